@@ -1,0 +1,102 @@
+// argv -> option structs (CLI11) -> commands. Each option's default lives in cli.h.
+#include "kdaug/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <ostream>
+
+#include "kdaug/core/error.h"
+#include "kdaug/version.h"
+
+namespace kdaug::cli {
+namespace {
+
+void add_runtime(CLI::App& app, RuntimeArgs& rt) {
+  app.add_option("--threads", rt.threads, "intra-op CPU threads (0 = all cores)")->capture_default_str();
+  app.add_option("--device", rt.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--seed", rt.seed, "seed of every random stream")->capture_default_str();
+}
+
+void add_data(CLI::App& app, DataArgs& d) {
+  app.add_option("--dataset", d.dataset, "fashion-mnist, mnist, cifar10 or cifar100")->capture_default_str();
+  app.add_option("--data-dir", d.data_dir, "directory with the dataset's files (default: its standard place)");
+  app.add_option("--val-size", d.val_size, "training images held out for validation (seeded)")->capture_default_str();
+  app.add_option("--train-limit", d.train_limit, "use only the first N training images (0 = all)");
+  app.add_option("--test-limit", d.test_limit, "use only the first N test images (0 = all)");
+}
+
+}  // namespace
+
+int run(int argc, const char* const* argv, const Io& io) {
+  CLI::App app{"kdaug " KDAUG_VERSION " — knowledge distillation + data augmentation for compact image classifiers"};
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", "kdaug " KDAUG_VERSION " (" KDAUG_GIT_COMMIT ")");
+  app.footer("Run `kdaug COMMAND --help` for a command's options.");
+
+  TrainArgs train;
+  auto* t = app.add_subcommand("train", "train a classifier with cross-entropy (optionally with augmentation)");
+  add_runtime(*t, train.rt);
+  add_data(*t, train.data);
+  t->add_option("--model", train.model, "model name (see `kdaug models`)")->capture_default_str();
+  t->add_option("--width-mult", train.width_mult, "channel multiplier for vgg*/mobilenetv2")->capture_default_str();
+  t->add_option("--epochs", train.epochs, "training epochs")->capture_default_str();
+  t->add_option("--batch-size", train.batch_size, "images per step")->capture_default_str();
+  t->add_option("--optimizer", train.optimizer, "sgd, adam or adamw")->capture_default_str();
+  t->add_option("--lr", train.lr, "peak learning rate")->capture_default_str();
+  t->add_option("--momentum", train.momentum, "SGD momentum")->capture_default_str();
+  t->add_flag("--no-nesterov", train.no_nesterov, "plain momentum instead of Nesterov");
+  t->add_option("--weight-decay", train.weight_decay, "weight decay")->capture_default_str();
+  t->add_option("--schedule", train.schedule, "cosine, step or constant")->capture_default_str();
+  t->add_option("--warmup-epochs", train.warmup_epochs, "linear warm-up epochs")->capture_default_str();
+  t->add_option("--milestones", train.milestones, "step schedule: epochs where lr *= gamma");
+  t->add_option("--gamma", train.gamma, "step schedule factor")->capture_default_str();
+  t->add_option("--label-smoothing", train.label_smoothing, "label smoothing in [0,1)")->capture_default_str();
+  t->add_option("--recipe", train.recipe, "YAML recipe; its augment: and perturb: lists are applied");
+  t->add_option("--out", train.out, "run directory (default runs/train-MODEL-sSEED)");
+  t->add_flag("--resume", train.resume, "continue the run in --out from its last checkpoint");
+  t->add_option("--max-steps", train.max_steps, "cut each epoch after N steps (smoke tests)");
+  t->add_flag("--no-prefetch", train.no_prefetch, "prepare batches on the training thread");
+
+  EvalArgs eval;
+  auto* e = app.add_subcommand("eval", "evaluate a checkpoint: accuracy, NLL, per-class accuracy, confusion matrix");
+  add_runtime(*e, eval.rt);
+  add_data(*e, eval.data);
+  e->add_option("--checkpoint", eval.checkpoint, "checkpoint to evaluate")->required();
+  e->add_option("--json", eval.json_out, "where to write eval.json (default: beside the checkpoint)");
+  e->add_option("--batch-size", eval.batch_size, "images per forward pass")->capture_default_str();
+
+  ModelsArgs models;
+  auto* m = app.add_subcommand("models", "list every model with its parameter count and FLOPs");
+  m->add_option("--channels", models.channels, "input channels")->capture_default_str();
+  m->add_option("--height", models.height, "input height")->capture_default_str();
+  m->add_option("--width", models.width, "input width")->capture_default_str();
+  m->add_option("--classes", models.classes, "number of classes")->capture_default_str();
+  m->add_flag("--json", models.json, "print JSON instead of a table");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& h) {
+    return app.exit(h, io.out, io.log);
+  } catch (const CLI::CallForAllHelp& h) {
+    return app.exit(h, io.out, io.log);
+  } catch (const CLI::CallForVersion& h) {
+    return app.exit(h, io.out, io.log);
+  } catch (const CLI::ParseError& pe) {
+    io.log << "kdaug: error: " << pe.what() << " (see kdaug --help)\n";
+    return 2;
+  }
+
+  try {
+    if (*t) return cmd_train(train, io);
+    if (*e) return cmd_eval(eval, io);
+    if (*m) return cmd_models(models, io);
+    io.out << app.help();
+    return 0;
+  } catch (const std::exception& ex) {
+    io.log << (io.interactive ? "\n" : "") << "kdaug: error: " << describe_exception(ex) << "\n";
+    return 1;
+  }
+}
+
+}  // namespace kdaug::cli

@@ -1,0 +1,81 @@
+// The kdaug command line: argv -> plain option structs -> library calls. This folder is the only
+// code that reads argv, the environment or the terminal state.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace kdaug::cli {
+
+// Options shared by every command that computes.
+struct RuntimeArgs {
+  int threads = 0;              // intra-op threads; 0 = all cores (LibTorch's default is 1 here)
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  uint64_t seed = 0;            // every random stream derives from it
+};
+
+// Which data to use.
+struct DataArgs {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | cifar100
+  std::string data_dir;                   // default: the dataset's standard directory
+  int64_t val_size = 5000;                // held out from train for choices made in training
+  int64_t train_limit = 0;                // use only the first N training images (0 = all)
+  int64_t test_limit = 0;                 // use only the first N test images (0 = all)
+};
+
+struct TrainArgs {
+  RuntimeArgs rt;
+  DataArgs data;
+  std::string model = "resnet20";  // registry name (kdaug models)
+  double width_mult = 1.0;         // vgg/mobilenetv2 channel multiplier
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";   // sgd | adam | adamw
+  double lr = 0.1;                 // peak learning rate
+  double momentum = 0.9;
+  bool no_nesterov = false;        // plain momentum instead of Nesterov
+  double weight_decay = 5e-4;
+  std::string schedule = "cosine"; // cosine | step | constant
+  double warmup_epochs = 0;
+  std::vector<double> milestones;  // step schedule epochs
+  double gamma = 0.1;              // step schedule factor
+  double label_smoothing = 0;
+  std::string recipe;              // YAML recipe whose augment:/perturb: lists are used
+  std::string out;                 // run directory (default runs/train-<model>-s<seed>)
+  bool resume = false;             // continue the run in --out from its last checkpoint
+  int64_t max_steps = 0;           // cut each epoch after N steps (smoke tests)
+  bool no_prefetch = false;        // prepare batches on the training thread
+};
+
+struct EvalArgs {
+  RuntimeArgs rt;
+  DataArgs data;
+  std::string checkpoint;          // the model to evaluate
+  std::string json_out;            // eval.json path (default: next to the checkpoint)
+  int64_t batch_size = 500;
+};
+
+struct ModelsArgs {
+  int64_t channels = 1, height = 28, width = 28, classes = 10;  // input shape for the counts
+  bool json = false;                                              // JSON instead of a table
+};
+
+// Where a command writes: results to `out` (tables, JSON), progress and notes to `log`.
+struct Io {
+  std::ostream& out;
+  std::ostream& log;
+  bool interactive = false;  // `log` is a terminal: redraw progress lines in place
+};
+
+// Runs the command line; returns the process exit code. Errors are printed to io.log as one
+// line "kdaug: error: ...".
+int run(int argc, const char* const* argv, const Io& io);
+
+// Commands (each in its own cmd_*.cpp). They throw kdaug::Error on bad input.
+int cmd_train(const TrainArgs& a, const Io& io);
+int cmd_eval(const EvalArgs& a, const Io& io);
+int cmd_models(const ModelsArgs& a, const Io& io);
+
+}  // namespace kdaug::cli

@@ -94,3 +94,56 @@ TEST(Core, ProgressPrintsRateAndEta) {
   EXPECT_NE(s.find("100/100"), std::string::npos);
   EXPECT_EQ(kdaug::format_duration(125), "2m05s");
 }
+
+// ---- config -------------------------------------------------------------------------------
+#include "kdaug/core/config.h"
+
+TEST(Config, UnknownKeySuggestsClosest) {
+  const auto node = YAML::Load("{epochs: 3, lerning_rate: 0.1}");
+  try {
+    kdaug::config::check_keys(node, {"epochs", "learning_rate", "batch_size"}, "train");
+    FAIL();
+  } catch (const kdaug::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("train.lerning_rate: unknown key (did you mean learning_rate?)"), std::string::npos) << m;
+  }
+  EXPECT_NO_THROW(kdaug::config::check_keys(YAML::Load("{epochs: 3}"), {"epochs"}, "train"));
+  EXPECT_EQ(kdaug::config::closest("zzzzzz", {"epochs", "lr"}), "");
+}
+
+TEST(Config, TypedGetNamesPath) {
+  const auto node = YAML::Load("{lr: fast, epochs: 3}");
+  EXPECT_EQ(kdaug::config::get<int64_t>(node, "epochs", 1, "train"), 3);
+  EXPECT_EQ(kdaug::config::get<int64_t>(node, "missing", 7, "train"), 7);
+  try {
+    kdaug::config::get<double>(node, "lr", 0.1, "train");
+    FAIL();
+  } catch (const kdaug::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.lr: expected a number, got 'fast'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, OverridesCreatePaths) {
+  YAML::Node root = YAML::Load("{train: {lr: 0.1}}");
+  kdaug::config::apply_override(root, "train.lr=0.05");
+  kdaug::config::apply_override(root, "student.model=resnet8");
+  kdaug::config::apply_override(root, "eval.sigmas=[0.1, 0.2]");
+  EXPECT_DOUBLE_EQ(root["train"]["lr"].as<double>(), 0.05);
+  EXPECT_EQ(root["student"]["model"].as<std::string>(), "resnet8");
+  EXPECT_EQ(root["eval"]["sigmas"].size(), 2u);
+  EXPECT_THROW(kdaug::config::apply_override(root, "novalue"), kdaug::Error);
+  EXPECT_THROW(kdaug::config::apply_override(root, "a..b=1"), kdaug::Error);
+}
+
+TEST(Config, LoadFileErrorsNameFile) {
+  const auto p = (fs::temp_directory_path() / "kdaug_bad.yaml").string();
+  kdaug::write_text_atomic(p, "train: {lr: [1, 2\n");
+  try {
+    kdaug::config::load_file(p);
+    FAIL();
+  } catch (const kdaug::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(p), std::string::npos);
+  }
+  EXPECT_THROW(kdaug::config::load_file(p + ".missing"), kdaug::Error);
+  fs::remove(p);
+}

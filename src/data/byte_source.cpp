@@ -41,7 +41,11 @@ size_t ByteSource::read(void* buf, size_t n) {
       const char* msg = gzerror(f, &errnum);
       // Z_BUF_ERROR: the compressed stream ends early, i.e. the file is truncated.
       if (errnum == Z_BUF_ERROR) break;
-      KDAUG_FAIL("cannot read ", path_, ": ", (errnum == Z_ERRNO ? std::strerror(errno) : msg));
+      if (errnum == Z_ERRNO) KDAUG_FAIL("cannot read ", path_, ": ", std::strerror(errno));
+      // zlib prefixes its message with the path; keep only the reason.
+      std::string reason = msg != nullptr ? msg : "unknown error";
+      if (reason.rfind(path_ + ": ", 0) == 0) reason = reason.substr(path_.size() + 2);
+      KDAUG_FAIL("cannot read ", path_, ": corrupt gzip data (", reason, ")");
     }
     if (got == 0) break;
     total += static_cast<size_t>(got);

@@ -88,11 +88,14 @@ struct TrainTest {
 };
 
 TrainTest load_idx_dir(const std::string& name, const std::string& dir) {
+  // Looked up one by one so that a missing file is reported in a predictable order.
+  const std::string train_images = find_file(name, dir, idx_names("train", "images-idx3-ubyte"), "training images");
+  const std::string train_labels = find_file(name, dir, idx_names("train", "labels-idx1-ubyte"), "training labels");
+  const std::string test_images = find_file(name, dir, idx_names("t10k", "images-idx3-ubyte"), "test images");
+  const std::string test_labels = find_file(name, dir, idx_names("t10k", "labels-idx1-ubyte"), "test labels");
   TrainTest tt;
-  tt.train = read_idx(find_file(name, dir, idx_names("train", "images-idx3-ubyte"), "training images"),
-                      find_file(name, dir, idx_names("train", "labels-idx1-ubyte"), "training labels"), 10);
-  tt.test = read_idx(find_file(name, dir, idx_names("t10k", "images-idx3-ubyte"), "test images"),
-                     find_file(name, dir, idx_names("t10k", "labels-idx1-ubyte"), "test labels"), 10);
+  tt.train = read_idx(train_images, train_labels, 10);
+  tt.test = read_idx(test_images, test_labels, 10);
   return tt;
 }
 

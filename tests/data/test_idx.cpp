@@ -166,6 +166,21 @@ TEST(Idx, BadFiles) {
     std::filesystem::rename(dir.file("cut2"), dir.file("cut3.gz"));
     EXPECT_KDAUG_ERROR(kdaug::data::read_idx(dir.file("cut3.gz"), dir.file("lbl")), dir.file("cut3.gz"));
   }
+  // Corrupt compressed data (complete stream, garbled bytes).
+  {
+    write_bytes(dir.file("big.gz"), idx_images(2000, 20, 20));
+    Bytes gz;
+    {
+      std::ifstream in(dir.file("big.gz"), std::ios::binary);
+      gz.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    for (size_t k = 100; k < 200; ++k) gz[k] ^= 0x5a;
+    write_bytes(dir.file("garbled"), gz);
+    std::filesystem::rename(dir.file("garbled"), dir.file("garbled.gz"));
+    write_bytes(dir.file("lbl2000"), idx_labels(std::vector<uint8_t>(2000, 1)));
+    EXPECT_KDAUG_ERROR(kdaug::data::read_idx(dir.file("garbled.gz"), dir.file("lbl2000")), dir.file("garbled.gz"),
+                       "corrupt gzip");
+  }
   // Truncated header.
   write_bytes(dir.file("short"), Bytes{0, 0, 8, 3, 0});
   EXPECT_KDAUG_ERROR(kdaug::data::read_idx(dir.file("short"), dir.file("lbl")), dir.file("short"), "truncated");

@@ -1,0 +1,13 @@
+// Kept apart from teacher.cpp so that a build without the models area can still link every
+// other distill symbol (a static library only pulls in the objects that are used).
+#include "kdaug/distill/teacher.h"
+#include "kdaug/models/checkpoint.h"
+
+namespace kdaug::distill {
+
+Teacher Teacher::load(const std::string& checkpoint, c10::Device device) {
+  models::LoadedModel loaded = models::load_model(checkpoint, device);
+  return Teacher(loaded.model);
+}
+
+}  // namespace kdaug::distill

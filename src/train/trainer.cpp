@@ -102,6 +102,13 @@ Trainer::Trainer(models::Classifier model, TrainOptions opts, std::ostream& log)
   optimizer_ = make_optimizer(model_->parameters(), opts_.optim);
 }
 
+void Trainer::add_parameters(const std::vector<at::Tensor>& params) {
+  if (params.empty()) return;
+  auto all = model_->parameters();
+  for (const auto& p : params) all.push_back(p);
+  optimizer_ = make_optimizer(all, opts_.optim);
+}
+
 void Trainer::save_checkpoint(const std::string& path, int64_t epoch_done, const TrainResult& r) {
   nlohmann::json hist = nlohmann::json::array();
   for (const auto& e : r.history) hist.push_back(e.to_json());
@@ -126,10 +133,11 @@ int64_t Trainer::load_checkpoint(const std::string& path, TrainResult& r) {
   int64_t epoch = 0;
   std::string hist;
   int64_t seed = 0;
+  // The optimiser state is loaded only after the model and seed checks: loading it into another
+  // model's optimiser fails with a message that hides the real cause.
+  torch::serialize::InputArchive opt;
   auto loaded = models::load_model(path, opts_.device, [&](torch::serialize::InputArchive& ar) {
-    torch::serialize::InputArchive opt;
     ar.read("optimizer", opt);
-    optimizer_->load(opt);
     c10::IValue v;
     ar.read("trainer.epoch", v);
     epoch = v.toInt();
@@ -146,6 +154,11 @@ int64_t Trainer::load_checkpoint(const std::string& path, TrainResult& r) {
               loaded.spec.name, ", not ", model_->spec().name);
   KDAUG_CHECK(static_cast<uint64_t>(seed) == opts_.seed, "cannot resume: checkpoint ", path, " was trained with seed ",
               seed, ", this run has seed ", opts_.seed);
+  try {
+    optimizer_->load(opt);
+  } catch (const std::exception& e) {
+    KDAUG_FAIL("cannot resume: checkpoint ", path, ": optimiser state does not match: ", describe_exception(e));
+  }
   {
     torch::NoGradGuard ng;
     auto src = loaded.model->named_parameters(true);

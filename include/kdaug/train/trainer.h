@@ -71,6 +71,8 @@ class Trainer {
 
   // Replaces the default cross-entropy step (distillation objectives plug in here).
   void set_step(StepFn step) { step_ = std::move(step); }
+  // Extra trainable tensors optimised with the model (e.g. a FitNets adapter); call before fit().
+  void add_parameters(const std::vector<at::Tensor>& params);
   // Runs on the loader's background thread after each batch reaches the device (augmentation).
   void set_batch_transform(data::BatchTransform t) { transform_ = std::move(t); }
 

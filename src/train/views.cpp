@@ -1,0 +1,66 @@
+#include "kdaug/train/views.h"
+
+#include <ATen/ATen.h>
+
+#include "kdaug/core/error.h"
+#include "kdaug/core/rng.h"
+
+namespace kdaug::train {
+
+data::BatchTransform make_view_transform(std::shared_ptr<const augment::AugmentConfig> cfg, ViewOptions o) {
+  KDAUG_CHECK(cfg != nullptr, "view transform needs an augmentation config");
+  return [cfg, o](data::Batch& b) {
+    // One stream per (epoch, step): the 2^32 spacing keeps epochs apart for any realistic step count.
+    auto gen = make_generator(derive_seed(o.seed, "views", (static_cast<uint64_t>(b.epoch) << 32) +
+                                                               static_cast<uint64_t>(b.step)));
+    at::Tensor x_aug;
+    if (o.replace_input || o.augmented || o.perturbed) {
+      x_aug = cfg->augment.empty() ? b.images : cfg->augment(b.images, gen);
+    }
+    if (o.replace_input) b.images = x_aug;
+    if (o.augmented) b.extra.emplace_back("x_aug", x_aug);
+    if (o.perturbed) {
+      b.extra.emplace_back("x_pert", cfg->perturb.empty() ? x_aug : cfg->perturb(x_aug, gen));
+    }
+    if (o.teacher_view) b.extra.emplace_back("x_teacher", cfg->augment(b.images, gen));
+  };
+}
+
+ViewOptions views_for(const distill::Objective& objective, bool input_augmented, uint64_t seed) {
+  ViewOptions v;
+  v.seed = seed;
+  v.replace_input = input_augmented;
+  for (const auto& name : objective.student_views()) {
+    if (name == "augmented") v.augmented = true;
+    if (name == "perturbed") v.augmented = v.perturbed = true;
+  }
+  v.teacher_view = objective.needs_teacher() && !objective.spec().consistent_teacher;
+  // The consistent teacher looks at x' even when no student term reads it.
+  if (objective.needs_teacher() && objective.teacher_view() == "augmented") v.augmented = true;
+  return v;
+}
+
+StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared_ptr<distill::Teacher> teacher) {
+  KDAUG_CHECK(objective != nullptr, "objective_step needs an objective");
+  KDAUG_CHECK(teacher != nullptr || !objective->needs_teacher(),
+              "the objective has teacher terms but no teacher was given (teacher.checkpoint)");
+  return [objective, teacher](models::ClassifierImpl& model, const data::Batch& b) {
+    distill::Objective::Views v;
+    v.x = b.images;
+    v.labels = b.labels;
+    if (const auto* t = b.find("x_aug")) v.x_aug = *t;
+    if (const auto* t = b.find("x_pert")) v.x_pert = *t;
+    if (const auto* t = b.find("x_teacher")) v.x_teacher = *t;
+    distill::TeacherFn tfn = teacher ? teacher->fn() : distill::TeacherFn();
+    distill::FeatureTeacherFn ffn = teacher && objective->needs_features() ? teacher->feature_fn()
+                                                                            : distill::FeatureTeacherFn();
+    auto r = objective->compute(model, v, tfn, ffn);
+    StepOutput out;
+    out.loss = r.loss;
+    out.logits = r.student_logits_original;
+    out.terms = std::move(r.terms);
+    return out;
+  };
+}
+
+}  // namespace kdaug::train

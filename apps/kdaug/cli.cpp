@@ -66,6 +66,27 @@ int run(int argc, const char* const* argv, const Io& io) {
   e->add_option("--json", eval.json_out, "where to write eval.json (default: beside the checkpoint)");
   e->add_option("--batch-size", eval.batch_size, "images per forward pass")->capture_default_str();
 
+  RunArgs runa;
+  auto* r = app.add_subcommand("run", "run a recipe: train its teacher if needed, train/distil, evaluate");
+  add_runtime(*r, runa.rt);
+  r->add_option("recipe", runa.recipe, "YAML recipe (see recipes/)")->required();
+  r->add_option("--set", runa.sets, "override a recipe value: key.path=value (repeatable)");
+  r->add_option("--out", runa.out, "run directory (default runs/NAME-sSEED)");
+  r->add_flag("--resume", runa.resume, "continue the run in --out from its last checkpoint");
+  r->add_option("--max-steps", runa.max_steps, "cut each epoch after N steps (smoke tests)");
+
+  DistillArgs dist;
+  auto* d = app.add_subcommand("distill", "distil a student from a teacher checkpoint (canonical synergy recipe)");
+  add_runtime(*d, dist.run.rt);
+  d->add_option("--teacher", dist.teacher, "teacher checkpoint")->required();
+  d->add_option("--student", dist.student, "student model name")->capture_default_str();
+  d->add_option("--epochs", dist.epochs, "epochs (default: the recipe's)");
+  d->add_option("--recipe", dist.run.recipe, "recipe to start from (default: canonical fmnist-synergy)");
+  d->add_option("--set", dist.run.sets, "override a recipe value: key.path=value (repeatable)");
+  d->add_option("--out", dist.run.out, "run directory (default runs/distill-STUDENT-sSEED)");
+  d->add_flag("--resume", dist.run.resume, "continue the run in --out from its last checkpoint");
+  d->add_option("--max-steps", dist.run.max_steps, "cut each epoch after N steps (smoke tests)");
+
   ModelsArgs models;
   auto* m = app.add_subcommand("models", "list every model with its parameter count and FLOPs");
   m->add_option("--channels", models.channels, "input channels")->capture_default_str();
@@ -91,6 +112,14 @@ int run(int argc, const char* const* argv, const Io& io) {
     if (*t) return cmd_train(train, io);
     if (*e) return cmd_eval(eval, io);
     if (*m) return cmd_models(models, io);
+    if (*r) {
+      runa.seed_given = r->count("--seed") > 0;
+      return cmd_run(runa, io);
+    }
+    if (*d) {
+      dist.run.seed_given = d->count("--seed") > 0;
+      return cmd_distill(dist, io);
+    }
     io.out << app.help();
     return 0;
   } catch (const std::exception& ex) {

@@ -57,6 +57,23 @@ struct EvalArgs {
   int64_t batch_size = 500;
 };
 
+struct RunArgs {
+  RuntimeArgs rt;                  // --seed here overrides the recipe's seed when given
+  bool seed_given = false;
+  std::string recipe;              // YAML recipe (recipes/fmnist/*.yaml)
+  std::vector<std::string> sets;   // --set key.path=value overrides, applied in order
+  std::string out;                 // run directory (default runs/<recipe name>-s<seed>)
+  bool resume = false;             // continue an interrupted run in --out
+  int64_t max_steps = 0;           // cut each epoch after N steps (smoke tests)
+};
+
+struct DistillArgs {
+  RunArgs run;                     // --recipe optional here: the canonical synergy recipe by default
+  std::string teacher;             // teacher checkpoint
+  std::string student = "resnet8"; // student model name
+  int64_t epochs = 0;              // 0: the recipe's
+};
+
 struct ModelsArgs {
   int64_t channels = 1, height = 28, width = 28, classes = 10;  // input shape for the counts
   bool json = false;                                              // JSON instead of a table
@@ -77,5 +94,7 @@ int run(int argc, const char* const* argv, const Io& io);
 int cmd_train(const TrainArgs& a, const Io& io);
 int cmd_eval(const EvalArgs& a, const Io& io);
 int cmd_models(const ModelsArgs& a, const Io& io);
+int cmd_run(const RunArgs& a, const Io& io);
+int cmd_distill(const DistillArgs& a, const Io& io);
 
 }  // namespace kdaug::cli

@@ -2,11 +2,15 @@
 #include <filesystem>
 #include <ostream>
 
+#include "kdaug/augment/pipeline.h"
 #include "kdaug/common.h"
+#include "kdaug/core/config.h"
 #include "kdaug/core/io.h"
 #include "kdaug/core/rng.h"
+#include "kdaug/models/checkpoint.h"
 #include "kdaug/models/registry.h"
 #include "kdaug/train/trainer.h"
+#include "kdaug/train/views.h"
 
 namespace fs = std::filesystem;
 
@@ -59,6 +63,7 @@ int cmd_train(const TrainArgs& a, const Io& io) {
                         {"seed", a.rt.seed},
                         {"val_size", a.data.val_size},
                         {"train_limit", a.data.train_limit},
+                        {"recipe", a.recipe},
                         {"provenance", provenance()}};
   o.meta = run;
   write_text_atomic((fs::path(o.run_dir) / "run.json").string(), run.dump(2) + "\n");
@@ -68,6 +73,16 @@ int cmd_train(const TrainArgs& a, const Io& io) {
          << " MFLOPs (multiply-adds) per image\n";
 
   train::Trainer trainer(model, o, io.log);
+  if (!a.recipe.empty()) {
+    // The recipe's augment: list replaces each training batch by its augmented view (ce+da).
+    auto cfg = std::make_shared<augment::AugmentConfig>(augment::augment_config_from_yaml(config::load_file(a.recipe)));
+    KDAUG_CHECK(!cfg->augment.empty(), "recipe ", a.recipe, " has no augment: list to train with");
+    train::ViewOptions v;
+    v.replace_input = true;
+    v.seed = derive_seed(a.rt.seed, "augment");
+    trainer.set_batch_transform(train::make_view_transform(cfg, v));
+    io.log << "augment: " << cfg->augment.describe() << "\n";
+  }
   const auto result = trainer.fit(splits.train, splits.val.size() > 0 ? &splits.val : nullptr);
 
   // The test set is touched once, at the end, with the checkpoint chosen on validation.

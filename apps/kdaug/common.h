@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kdaug/cli.h"
+#include "kdaug/core/error.h"
 #include "kdaug/data/dataset.h"
 #include "kdaug/models/model.h"
 

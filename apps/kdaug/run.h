@@ -1,0 +1,36 @@
+// Running a recipe end to end (shared by `kdaug run`, `kdaug distill` and the demo).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "kdaug/cli.h"
+#include "kdaug/data/dataset.h"
+#include "kdaug/models/model.h"
+#include "kdaug/train/recipe.h"
+
+namespace kdaug::cli {
+
+struct RunOutcome {
+  std::string checkpoint;  // the model chosen on validation
+  nlohmann::json summary;  // what summary.json holds
+};
+
+// Trains (after the teacher, when needed), evaluates on the test set, writes `out_dir`.
+RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::string& out_dir, const Io& io);
+
+// Test metrics of a student and (when given) its teacher: clean accuracy and NLL, accuracy under
+// Gaussian noise at each sigma (pixel units, clamped, seeded), parameters, teacher agreement.
+nlohmann::json summarize(models::ClassifierImpl& student, models::ClassifierImpl* teacher,
+                         const data::Dataset& test, const std::vector<double>& sigmas, uint64_t seed, const Io& io);
+
+// The summary as a Markdown table (teacher and student rows).
+std::string summary_markdown(const nlohmann::json& summary);
+
+// BENCHMARK.md's canonical `fmnist-synergy` recipe, with `--set` style overrides applied.
+YAML::Node canonical_synergy_recipe(const std::vector<std::string>& overrides);
+
+}  // namespace kdaug::cli

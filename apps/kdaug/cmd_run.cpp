@@ -69,7 +69,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   auto cfg = std::make_shared<augment::AugmentConfig>(augment::augment_config_from_yaml(r.resolved));
   std::shared_ptr<distill::Teacher> teacher;
   std::shared_ptr<distill::Objective> objective;
-  if (r.objective) {
+  if (r.objective && !r.objective.IsNull()) {
     objective = std::make_shared<distill::Objective>(distill::ObjectiveSpec::from_yaml(r.objective, "objective"));
     KDAUG_CHECK(!objective->needs_teacher() || r.distills(),
                 "objective has teacher terms but the recipe names no teacher (teacher.checkpoint)");
@@ -105,8 +105,6 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   } else {
     views.replace_input = r.input == "augmented";
   }
-  KDAUG_CHECK(!(views.replace_input || views.augmented) || !cfg->augment.empty() || !r.augment,
-              "internal: augmented views requested without an augment pipeline");
   KDAUG_CHECK(!(views.replace_input || views.augmented) || !cfg->augment.empty(), "recipe ", r.source,
               ": the objective or train.input uses augmented views, but augment: is empty");
   if (views.replace_input || views.augmented || views.perturbed || views.teacher_view) {

@@ -56,9 +56,10 @@ Recipe parse_recipe(const YAML::Node& root, const std::string& source) {
     KDAUG_CHECK(!t || !r.teacher_checkpoint.empty(),
                 "teacher.checkpoint: required when a teacher is given (where the teacher is, or is to be trained to)");
 
-    r.augment = root["augment"];
-    r.perturb = root["perturb"];
-    r.objective = root["objective"];
+    // Assigning a missing key's node throws in yaml-cpp: copy only what is there.
+    if (root["augment"]) r.augment = root["augment"];
+    if (root["perturb"]) r.perturb = root["perturb"];
+    if (root["objective"]) r.objective = root["objective"];
 
     const auto tr = root["train"];
     check_keys(tr, {"input", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",

@@ -4,13 +4,32 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <ostream>
 
+#include "kdaug/command.h"
 #include "kdaug/core/error.h"
 #include "kdaug/version.h"
 
 namespace kdaug::cli {
 namespace {
+
+std::vector<RegisteredCommand>& registry() {
+  static std::vector<RegisteredCommand> r;
+  return r;
+}
+
+}  // namespace
+
+Registration::Registration(std::string name, std::string help, Adder add) {
+  registry().push_back({std::move(name), std::move(help), std::move(add)});
+}
+
+std::vector<RegisteredCommand> registered_commands() {
+  auto r = registry();
+  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return r;
+}
 
 void add_runtime(CLI::App& app, RuntimeArgs& rt) {
   app.add_option("--threads", rt.threads, "intra-op CPU threads (0 = all cores)")->capture_default_str();
@@ -25,8 +44,6 @@ void add_data(CLI::App& app, DataArgs& d) {
   app.add_option("--train-limit", d.train_limit, "use only the first N training images (0 = all)");
   app.add_option("--test-limit", d.test_limit, "use only the first N test images (0 = all)");
 }
-
-}  // namespace
 
 int run(int argc, const char* const* argv, const Io& io) {
   CLI::App app{"kdaug " KDAUG_VERSION " — knowledge distillation + data augmentation for compact image classifiers"};
@@ -95,6 +112,12 @@ int run(int argc, const char* const* argv, const Io& io) {
   m->add_option("--classes", models.classes, "number of classes")->capture_default_str();
   m->add_flag("--json", models.json, "print JSON instead of a table");
 
+  std::vector<std::pair<CLI::App*, Runner>> extra;
+  for (const auto& c : registered_commands()) {
+    auto* sub = app.add_subcommand(c.name, c.help);
+    extra.emplace_back(sub, c.add(*sub));
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& h) {
@@ -119,6 +142,9 @@ int run(int argc, const char* const* argv, const Io& io) {
     if (*d) {
       dist.run.seed_given = d->count("--seed") > 0;
       return cmd_distill(dist, io);
+    }
+    for (auto& [sub, runner] : extra) {
+      if (*sub) return runner(io);
     }
     io.out << app.help();
     return 0;

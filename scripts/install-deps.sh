@@ -15,11 +15,10 @@ PKGS=(
   libstb-dev              # PNG/JPEG writing
   zlib1g-dev              # .gz IDX files
   libgtest-dev googletest # tests
+  # Reference checks and benchmarks: torchvision's functional ops, the PyTorch side of the
+  # speed comparison, decoding TensorBoard files, rendering the HTML report headless.
+  python3 python3-torch python3-torchvision python3-numpy python3-protobuf chromium
 )
-# Optional extras (reference checks against torchvision) are requested with KDAUG_EXTRA=1.
-if [[ "${KDAUG_EXTRA:-0}" == "1" ]]; then
-  PKGS+=(python3-torch python3-torchvision python3-numpy)
-fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "kdaug/augment/functional.h"
+#include "kdaug/augment/pipeline.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::augment {
@@ -75,8 +76,10 @@ MixParams Mixer::sample(int64_t b, int64_t h, int64_t w, at::Generator& gen, c10
   return m;
 }
 
-MixResult Mixer::apply(const at::Tensor& x, const at::Tensor& targets, const MixParams& p) const {
-  KDAUG_CHECK(x.dim() == 4 && x.is_floating_point(), "mix: images must be float [B,C,H,W], got ", x.sizes());
+MixResult Mixer::apply(const at::Tensor& images, const at::Tensor& targets, const MixParams& p) const {
+  KDAUG_CHECK(images.dim() == 4 && (images.is_floating_point() || images.scalar_type() == at::kByte),
+              "mix: images must be float or uint8 [B,C,H,W], got ", images.scalar_type(), " ", images.sizes());
+  const auto x = to_float_image(images);
   KDAUG_CHECK(targets.dim() == 2 && targets.size(0) == x.size(0), "mix: targets must be [", x.size(0),
               ",K], got ", targets.sizes());
   KDAUG_CHECK(p.perm.defined() && p.perm.numel() == x.size(0), "mix: parameters are for another batch size");

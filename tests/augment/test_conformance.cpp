@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 #include "kdaug/augment/op.h"
@@ -46,17 +47,40 @@ const std::map<std::string, std::string>& configs() {
       {"speckle", "{sigma: 0.2}"},
       {"randaugment", "{n: 2, m: 15}"},
       {"trivial_augment", "{}"},
+      // Variants "op.variant": the other padding modes, nearest interpolation with a fill
+      // colour (fused into the same single grid_sample), the other shear axis, policies bilinear.
+      {"crop.zero", "{padding: 3}"},
+      {"crop.edge", "{padding: 3, padding_mode: edge}"},
+      {"rotate.nearest_fill", "{degrees: [20, 40], interpolation: nearest, fill: 0.5}"},
+      {"scale.nearest_fill", "{min: 0.6, max: 0.8, interpolation: nearest, fill: 1}"},
+      {"translate.fill", "{x: 0.3, y: 0.3, fill: 0.5}"},
+      {"shear.y", "{x: 0, y: [10, 20]}"},
+      {"resized_crop.nearest", "{size: 12, interpolation: nearest}"},
+      {"randaugment.bilinear", "{n: 1, m: 5, interpolation: bilinear}"},
   };
   return c;
 }
 
+// The op of a config key ("crop.edge" -> "crop").
+std::string op_of(const std::string& key) { return key.substr(0, key.find('.')); }
+
+// Every config key: each op and its variants.
+std::vector<std::string> config_keys() {
+  std::vector<std::string> v;
+  for (const auto& kv : configs()) v.push_back(kv.first);
+  return v;
+}
+
 // Ops whose p is implicit (policies choose "identity" themselves).
-bool has_p(const std::string& op) { return op != "randaugment" && op != "trivial_augment"; }
+bool has_p(const std::string& key) {
+  const auto op = op_of(key);
+  return op != "randaugment" && op != "trivial_augment";
+}
 
 ka::OpPtr make(const std::string& name, c10::optional<double> p) {
   YAML::Node n = YAML::Load(configs().at(name));
   if (p && has_p(name)) n["p"] = *p;
-  return ka::make_op(name, n, "test." + name);
+  return ka::make_op(op_of(name), n, "test." + name);
 }
 
 // A random image with values spread over [0,1] and some structure (a gradient plus noise), so
@@ -107,7 +131,7 @@ TEST_P(Conformance, ProbabilityZeroIsIdentity) {
   auto gen = kdaug::make_generator(5);
   ka::PipelineParams used;
   auto y = single(op)(x, gen, &used);
-  if (GetParam() == "resized_crop") {  // p=0 still resizes the whole image to `size`
+  if (op_of(GetParam()) == "resized_crop") {  // p=0 still resizes the whole image to `size`
     EXPECT_EQ(y.size(2), 12);
     return;
   }
@@ -122,11 +146,11 @@ TEST_P(Conformance, ProbabilityOneAlwaysApplies) {
   ka::PipelineParams used;
   auto y = single(op)(x, gen, &used);
   if (has_p(GetParam())) EXPECT_TRUE(used.ops[0].at("apply").all().item<bool>()) << GetParam();
-  if (GetParam() == "resized_crop") return;  // a different size: trivially changed
+  if (op_of(GetParam()) == "resized_crop") return;  // a different size: trivially changed
   // Every sample changed (policies may draw "identity" for some samples: most must change).
   auto changed = (y - x).abs().flatten(1).amax(1) > 1e-6;
   const int64_t n = changed.sum().item<int64_t>();
-  if (GetParam() == "crop") {  // the random offset may land on the identity (1 in 49 per sample)
+  if (op_of(GetParam()) == "crop") {  // the random offset may land on the identity (1 in 49 per sample)
     EXPECT_GE(n, 6);
   } else if (has_p(GetParam())) {
     EXPECT_EQ(n, 8) << GetParam();
@@ -158,8 +182,8 @@ TEST_P(Conformance, SameSeedSameOutput) {
   auto g1 = kdaug::make_generator(99), g2 = kdaug::make_generator(99), g3 = kdaug::make_generator(100);
   auto y1 = p(x, g1), y2 = p(x, g2), y3 = p(x, g3);
   EXPECT_TRUE(torch::equal(y1, y2)) << GetParam();
-  if (GetParam() != "hflip" && GetParam() != "vflip" && GetParam() != "invert" && GetParam() != "equalize" &&
-      GetParam() != "autocontrast" && GetParam() != "saturation" /* identity on 1 channel */) {
+  if (op_of(GetParam()) != "hflip" && op_of(GetParam()) != "vflip" && op_of(GetParam()) != "invert" && op_of(GetParam()) != "equalize" &&
+      op_of(GetParam()) != "autocontrast" && op_of(GetParam()) != "saturation" /* identity on 1 channel */) {
     EXPECT_FALSE(torch::equal(y1, y3)) << GetParam() << ": a different seed should change the views";
   }
 }
@@ -184,7 +208,7 @@ TEST_P(Conformance, BadParametersRejected) {
   YAML::Node n = YAML::Load(configs().at(name));
   n["no_such_param"] = 1;
   try {
-    ka::make_op(name, n, "augment[0]." + name);
+    ka::make_op(op_of(name), n, "augment[0]." + name);
     ADD_FAILURE() << name << " accepted an unknown parameter";
   } catch (const kdaug::Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown parameter 'no_such_param'"), std::string::npos) << e.what();
@@ -194,7 +218,7 @@ TEST_P(Conformance, BadParametersRejected) {
     YAML::Node b = YAML::Load(configs().at(name));
     b["p"] = 1.5;
     try {
-      ka::make_op(name, b, "augment[0]." + name);
+      ka::make_op(op_of(name), b, "augment[0]." + name);
       ADD_FAILURE() << name << " accepted p=1.5";
     } catch (const kdaug::Error& e) {
       EXPECT_NE(std::string(e.what()).find("1.5"), std::string::npos) << e.what();
@@ -203,8 +227,12 @@ TEST_P(Conformance, BadParametersRejected) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, Conformance, ::testing::ValuesIn(ka::op_names()),
-                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(AllOps, Conformance, ::testing::ValuesIn(config_keys()),
+                         [](const ::testing::TestParamInfo<std::string>& i) {
+                           auto n = i.param;
+                           std::replace(n.begin(), n.end(), '.', '_');
+                           return n;
+                         });
 
 // Op-specific bad values (each message must carry the value).
 TEST(ConformanceBadValues, OpSpecific) {

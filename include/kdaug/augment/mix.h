@@ -1,7 +1,8 @@
 // Mixing augmentations that change the targets: mixup (Zhang et al. 2018) and cutmix (Yun et
 // al. 2019). They have their own API because they need the labels and return soft targets.
 //
-// WHAT THIS REPRESENTS: a configured mixer. For a batch x (float [B,C,H,W] in [0,1], any device)
+// WHAT THIS REPRESENTS: a configured mixer. For a batch x (float [B,C,H,W] in [0,1], or uint8
+// which is converted to float first; any C, any device)
 // with targets y (float [B,K], one-hot or already soft, rows summing to 1), sample i is mixed
 // with sample perm[i]:
 //   mixup:  x_i = lam_i x_i + (1 - lam_i) x_perm[i]
@@ -32,7 +33,7 @@ struct MixParams {
 };
 
 struct MixResult {
-  at::Tensor images;   // float [B,C,H,W] in [0,1]
+  at::Tensor images;   // float [B,C,H,W] in [0,1] (also for uint8 input)
   at::Tensor targets;  // float [B,K], rows sum to 1
   MixParams params;
 };

@@ -76,12 +76,11 @@ int run(int argc, const char* const* argv, const Io& io) {
   t->add_flag("--no-prefetch", train.no_prefetch, "prepare batches on the training thread");
 
   EvalArgs eval;
-  auto* e = app.add_subcommand("eval", "evaluate a checkpoint: accuracy, NLL, per-class accuracy, confusion matrix");
+  auto* e = app.add_subcommand("eval", "evaluate a checkpoint: clean, noise, corruptions, attacks, calibration, "
+                                        "fidelity, cost");
   add_runtime(*e, eval.rt);
   add_data(*e, eval.data);
-  e->add_option("--checkpoint", eval.checkpoint, "checkpoint to evaluate")->required();
-  e->add_option("--json", eval.json_out, "where to write eval.json (default: beside the checkpoint)");
-  e->add_option("--batch-size", eval.batch_size, "images per forward pass")->capture_default_str();
+  add_eval_options(*e, eval);
 
   RunArgs runa;
   auto* r = app.add_subcommand("run", "run a recipe: train its teacher if needed, train/distil, evaluate");
@@ -133,7 +132,10 @@ int run(int argc, const char* const* argv, const Io& io) {
 
   try {
     if (*t) return cmd_train(train, io);
-    if (*e) return cmd_eval(eval, io);
+    if (*e) {
+      eval.seed_given = e->count("--seed") > 0;
+      return cmd_eval(eval, io);
+    }
     if (*m) return cmd_models(models, io);
     if (*r) {
       runa.seed_given = r->count("--seed") > 0;

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace kdaug::cli {
 
 // Options shared by every command that computes.
@@ -50,11 +54,26 @@ struct TrainArgs {
 };
 
 struct EvalArgs {
-  RuntimeArgs rt;
+  RuntimeArgs rt;                  // --seed also seeds the validation split (default: the checkpoint's)
+  bool seed_given = false;         // --seed was on the command line
   DataArgs data;
   std::string checkpoint;          // the model to evaluate
+  std::string teacher;             // teacher checkpoint for the fidelity suite
+  std::string baseline;            // baseline checkpoint: corruption errors relative to it (mCE)
+  std::string suite = "clean";     // comma list of clean,noise,corrupt,adv,calib,fidelity,cost, or all
   std::string json_out;            // eval.json path (default: next to the checkpoint)
   int64_t batch_size = 500;
+  std::vector<double> noise_sigmas{0, 0.05, 0.1, 0.2, 0.3};  // noise sweep std on [0,1] images
+  std::vector<std::string> corruptions;                      // corruption names (empty = all)
+  std::vector<int> severities{1, 2, 3, 4, 5};
+  int64_t corrupt_limit = 0;       // corruption suite on the first N test images (0 = all)
+  std::vector<double> adv_eps{1, 4, 8};  // L-inf radii in grey levels (x/255)
+  std::string attacks = "fgsm,pgd";      // fgsm, pgd or both
+  int pgd_steps = 20;
+  int pgd_restarts = 1;
+  bool no_random_start = false;    // PGD from the clean image instead of a random point
+  int64_t adv_limit = 1000;        // attacks on the first N test images (0 = all): PGD is costly
+  int64_t bins = 15;               // calibration (ECE) bins
 };
 
 struct RunArgs {
@@ -93,6 +112,8 @@ int run(int argc, const char* const* argv, const Io& io);
 // Commands (each in its own cmd_*.cpp). They throw kdaug::Error on bad input.
 int cmd_train(const TrainArgs& a, const Io& io);
 int cmd_eval(const EvalArgs& a, const Io& io);
+// Declares the eval options (all but the runtime and data groups) on `sub` (cmd_eval.cpp).
+void add_eval_options(CLI::App& sub, EvalArgs& a);
 int cmd_models(const ModelsArgs& a, const Io& io);
 int cmd_run(const RunArgs& a, const Io& io);
 int cmd_distill(const DistillArgs& a, const Io& io);

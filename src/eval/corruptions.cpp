@@ -12,6 +12,7 @@
 
 #include "detail.h"
 #include "jpeg.h"
+#include "kdaug/augment/png.h"
 #include "kdaug/core/error.h"
 #include "kdaug/core/rng.h"
 
@@ -474,6 +475,34 @@ McEReport mean_corruption_error(const CorruptionReport& model, const CorruptionR
   }
   out.mce = count > 0 ? sum / static_cast<double>(count) : std::nan("");
   return out;
+}
+
+at::Tensor corruptions_preview_grid(const at::Tensor& image, uint64_t seed, int64_t scale) {
+  KDAUG_CHECK(image.defined() && image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3),
+              "corruptions preview: image must be [C,H,W] with C = 1 or 3, got ",
+              image.defined() ? image.sizes() : at::IntArrayRef{});
+  KDAUG_CHECK(scale >= 1 && scale <= 16, "corruptions preview: scale must be in 1..16, got ", scale);
+  const auto x = detail::to_float01(image, c10::Device(c10::kCPU));
+  const auto names = corruption_names();
+  const int64_t c = x.size(0), h = x.size(1), w = x.size(2);
+  constexpr int64_t kGap = 1;
+  constexpr uint8_t kGapGrey = 128;
+  const int64_t rows = static_cast<int64_t>(names.size()), cols = 6;
+  auto grid = at::full({c, rows * (h + kGap) + kGap, cols * (w + kGap) + kGap}, kGapGrey, at::kByte);
+  auto put = [&](int64_t r, int64_t col, const at::Tensor& img) {
+    const int64_t y0 = kGap + r * (h + kGap), x0 = kGap + col * (w + kGap);
+    grid.slice(1, y0, y0 + h).slice(2, x0, x0 + w).copy_(img.mul(255).round_().clamp_(0, 255).to(at::kByte));
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    put(r, 0, x);
+    for (int s = 1; s <= 5; ++s) put(r, s, corrupt(x, names[static_cast<size_t>(r)], s, seed));
+  }
+  if (scale > 1) grid = grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2);
+  return grid;
+}
+
+void write_corruptions_preview(const std::string& png, const at::Tensor& image, uint64_t seed, int64_t scale) {
+  augment::write_png(png, corruptions_preview_grid(image, seed, scale));
 }
 
 nlohmann::json to_json(const CorruptionReport& r) {

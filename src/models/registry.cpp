@@ -136,9 +136,8 @@ ModelCost model_cost(const ModelSpec& spec) {
 
 int64_t count_parameters(const torch::nn::Module& module) {
   int64_t n = 0;
-  for (const auto& p : module.parameters(/*recurse=*/true)) {
-    if (p.requires_grad()) n += p.numel();
-  }
+  // Every parameter, trainable or not: a frozen teacher has as many as when it was trained.
+  for (const auto& p : module.parameters(/*recurse=*/true)) n += p.numel();
   return n;
 }
 

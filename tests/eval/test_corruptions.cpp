@@ -180,3 +180,24 @@ TEST(EvalCorruptions, MceOnHandExample) {
   base.results[1].name = "pixelate";
   expect_error_mentions([&] { mean_corruption_error(m, base); }, "pixelate");
 }
+
+TEST(EvalCorruptions, PreviewGridHasEveryCorruptionAndSeverity) {
+  const auto img = garments(1, 28, 28)[0];
+  const auto grid = corruptions_preview_grid(img, 3);
+  const int64_t rows = static_cast<int64_t>(corruption_names().size());
+  ASSERT_EQ(grid.sizes(), (at::IntArrayRef{1, rows * 29 + 1, 6 * 29 + 1}));
+  EXPECT_EQ(grid.scalar_type(), at::kByte);
+  const auto cell = [&](int64_t r, int64_t c) { return grid.slice(1, 1 + r * 29, 29 + r * 29).slice(2, 1 + c * 29, 29 + c * 29); };
+  const auto u8 = [](const at::Tensor& x) { return x.mul(255).round().clamp(0, 255).to(at::kByte); };
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_TRUE(cell(r, 0).equal(u8(img))) << "clean column, row " << r;
+    const auto& name = corruption_names()[static_cast<size_t>(r)];
+    for (int s = 1; s <= 5; ++s) EXPECT_TRUE(cell(r, s).equal(u8(corrupt(img, name, s, 3)))) << name << " " << s;
+  }
+  EXPECT_EQ(grid[0][0][0].item<uint8_t>(), 128);  // the gap
+  const auto big = corruptions_preview_grid(img, 3, 2);
+  EXPECT_EQ(big.size(1), 2 * grid.size(1));
+  EXPECT_TRUE(big.slice(1, 0, big.size(1), 2).slice(2, 0, big.size(2), 2).equal(grid));
+  expect_error_mentions([&] { corruptions_preview_grid(img, 3, 0); }, "got 0");
+  expect_error_mentions([&] { corruptions_preview_grid(garments(1, 8, 8), 3); }, "[4, 1, 8, 8]");
+}

@@ -82,9 +82,16 @@ McEReport mean_corruption_error(const CorruptionReport& model, const CorruptionR
 //        "corruptions": {name: {"accuracy": [...], "mean_accuracy"}}}
 nlohmann::json to_json(const CorruptionReport& report);
 
-// Writes a PNG (through the augment area's write_png) with one row per corruption: the clean
-// image followed by severities 1..5, separated by a 1-pixel gap.
-//   image: float [C,H,W] in [0,1], C = 1 or 3, any device.
-void write_corruptions_preview(const std::string& png, const at::Tensor& image, uint64_t seed);
+// The preview grid: one row per corruption (corruption_names() order), the clean image in
+// column 0 followed by severities 1..5, cells separated by a 1-pixel mid-grey gap (also around
+// the border), then enlarged `scale` times (nearest neighbour).
+//   image: float [C,H,W] in [0,1] or uint8 [C,H,W], C = 1 or 3, any device.
+//   returns uint8 [C, scale*(21*(H+1)+1), scale*(6*(W+1)+1)] on the CPU; the cell of
+//   corruption r at severity s is corrupt(image, name_r, s, seed), rounded to uint8.
+// Throws kdaug::Error for a bad image or a scale outside 1..16.
+at::Tensor corruptions_preview_grid(const at::Tensor& image, uint64_t seed, int64_t scale = 1);
+
+// Writes corruptions_preview_grid(image, seed, scale) as a PNG (atomically, augment::write_png).
+void write_corruptions_preview(const std::string& png, const at::Tensor& image, uint64_t seed, int64_t scale = 2);
 
 }  // namespace kdaug::eval

@@ -49,7 +49,7 @@ struct ModelCost {
 // the largest WRNs). Throws like make_model.
 ModelCost model_cost(const ModelSpec& spec);
 
-// Number of trainable parameter elements (requires_grad) of a module and its children.
+// Number of parameter elements of a module and its children (trainable or frozen).
 int64_t count_parameters(const torch::nn::Module& module);
 
 }  // namespace kdaug::models

@@ -9,6 +9,7 @@
 #include "kdaug/core/rng.h"
 #include "kdaug/models/checkpoint.h"
 #include "kdaug/models/registry.h"
+#include "kdaug/report/tensorboard.h"
 #include "kdaug/train/trainer.h"
 #include "kdaug/train/views.h"
 
@@ -73,6 +74,8 @@ int cmd_train(const TrainArgs& a, const Io& io) {
          << " MFLOPs (multiply-adds) per image\n";
 
   train::Trainer trainer(model, o, io.log);
+  auto events = std::make_shared<report::EventWriter>(o.run_dir);  // TensorBoard: tensorboard --logdir runs
+  trainer.set_on_epoch([events](const train::EpochRecord& rec) { report::add_epoch(*events, rec); });
   if (!a.recipe.empty()) {
     // The recipe's augment: list replaces each training batch by its augmented view (ce+da).
     auto cfg = std::make_shared<augment::AugmentConfig>(augment::augment_config_from_yaml(config::load_file(a.recipe)));
@@ -82,6 +85,7 @@ int cmd_train(const TrainArgs& a, const Io& io) {
     v.seed = derive_seed(a.rt.seed, "augment");
     trainer.set_batch_transform(train::make_view_transform(cfg, v));
     io.log << "augment: " << cfg->augment.describe() << "\n";
+    report::write_augmentation_preview(o.run_dir, *cfg, splits.train, derive_seed(a.rt.seed, "preview"), events.get());
   }
   const auto result = trainer.fit(splits.train, splits.val.size() > 0 ? &splits.val : nullptr);
 

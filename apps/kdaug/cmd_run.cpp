@@ -14,6 +14,7 @@
 #include "kdaug/eval/metrics.h"
 #include "kdaug/models/checkpoint.h"
 #include "kdaug/models/registry.h"
+#include "kdaug/report/tensorboard.h"
 #include "kdaug/run.h"
 #include "kdaug/train/recipe.h"
 #include "kdaug/train/trainer.h"
@@ -56,6 +57,8 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   o.optim = r.optim;
   o.schedule = r.schedule;
   o.label_smoothing = r.label_smoothing;
+  o.precision = r.precision;
+  o.channels_last = r.channels_last;
   o.seed = seed;
   o.run_dir = out_dir;
   o.resume = a.resume;
@@ -93,6 +96,8 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   write_text_atomic((fs::path(out_dir) / "run.json").string(), run.dump(2) + "\n");
 
   train::Trainer trainer(model, o, io.log);
+  auto events = std::make_shared<report::EventWriter>(o.run_dir);  // TensorBoard: tensorboard --logdir runs
+  trainer.set_on_epoch([events](const train::EpochRecord& rec) { report::add_epoch(*events, rec); });
   train::ViewOptions views;
   views.seed = derive_seed(seed, "augment");
   if (objective) {
@@ -112,6 +117,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   }
   io.log << "augment: " << (cfg->augment.empty() ? "none" : cfg->augment.describe())
          << "; perturb: " << (cfg->perturb.empty() ? "none" : cfg->perturb.describe()) << "\n";
+  report::write_augmentation_preview(o.run_dir, *cfg, splits.train, derive_seed(seed, "preview"), events.get());
   const auto result = trainer.fit(splits.train, splits.val.size() > 0 ? &splits.val : nullptr);
 
   RunOutcome outcome;

@@ -1,5 +1,7 @@
 #include "kdaug/train/recipe.h"
 
+#include <cmath>
+
 #include "kdaug/core/config.h"
 #include "kdaug/core/error.h"
 
@@ -63,7 +65,8 @@ Recipe parse_recipe(const YAML::Node& root, const std::string& source) {
 
     const auto tr = root["train"];
     check_keys(tr, {"input", "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
-                    "schedule", "warmup_epochs", "final_lr", "milestones", "gamma", "label_smoothing"},
+                    "schedule", "warmup_epochs", "final_lr", "milestones", "gamma", "label_smoothing", "precision",
+                    "channels_last"},
                "train");
     r.input = get<std::string>(tr, "input", r.input, "train");
     KDAUG_CHECK(r.input == "original" || r.input == "augmented", "train.input must be original or augmented, got '",
@@ -83,6 +86,17 @@ Recipe parse_recipe(const YAML::Node& root, const std::string& source) {
     r.schedule.milestones = get<std::vector<double>>(tr, "milestones", {}, "train");
     r.schedule.gamma = get<double>(tr, "gamma", r.schedule.gamma, "train");
     r.label_smoothing = get<double>(tr, "label_smoothing", 0.0, "train");
+    r.precision = get<std::string>(tr, "precision", r.precision, "train");
+    KDAUG_CHECK(r.precision == "fp32" || r.precision == "bf16", "train.precision must be fp32 or bf16, got '",
+                r.precision, "'");
+    r.channels_last = get<bool>(tr, "channels_last", r.channels_last, "train");
+    // The optimiser's own checks do not know the key path: name the keys people mistype most here.
+    KDAUG_CHECK(std::isfinite(r.optim.lr) && r.optim.lr > 0, "train.lr must be a positive finite number, got ",
+                r.optim.lr);
+    KDAUG_CHECK(r.optim.name == "sgd" || r.optim.name == "adam" || r.optim.name == "adamw",
+                "train.optimizer must be sgd, adam or adamw, got '", r.optim.name, "'");
+    KDAUG_CHECK(r.schedule.kind == "cosine" || r.schedule.kind == "step" || r.schedule.kind == "constant",
+                "train.schedule must be cosine, step or constant, got '", r.schedule.kind, "'");
     try {
       validate(r.optim);
       validate(r.schedule);

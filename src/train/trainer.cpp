@@ -9,6 +9,7 @@
 #include <fstream>
 #include <ostream>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 #include "kdaug/core/io.h"
 #include "kdaug/core/progress.h"
@@ -25,6 +26,8 @@ void validate(const TrainOptions& o) {
   KDAUG_CHECK(o.label_smoothing >= 0 && o.label_smoothing < 1, "label smoothing must be in [0,1), got ",
               o.label_smoothing);
   KDAUG_CHECK(!o.run_dir.empty(), "a run directory is required");
+  KDAUG_CHECK(o.precision == "fp32" || o.precision == "bf16", "precision must be fp32 or bf16, got '", o.precision,
+              "'");
   KDAUG_CHECK(o.max_steps_per_epoch >= 0, "max steps per epoch must be >= 0, got ", o.max_steps_per_epoch);
   validate(o.optim);
   validate(o.schedule);
@@ -95,10 +98,49 @@ std::pair<double, double> accuracy_nll(models::ClassifierImpl& model, const data
   return {static_cast<double>(correct) / n, nll / n};
 }
 
+namespace {
+// Re-lays every 4-D parameter and buffer out as NHWC (the values are unchanged).
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.parameters(true)) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+// Mixed precision for the step's forward and loss: on while alive, off (and its weight cache
+// cleared) when it goes out of scope, also when the step throws.
+class AutocastScope {
+ public:
+  AutocastScope(bool on, c10::Device device) : on_(on), cuda_(device.is_cuda()) {
+    if (!on_) return;
+    if (cuda_) {
+      compat::set_cuda_autocast(true, at::kBFloat16);
+    } else {
+      compat::set_cpu_autocast(true, at::kBFloat16);
+    }
+  }
+  ~AutocastScope() {
+    if (!on_) return;
+    if (cuda_) {
+      compat::set_cuda_autocast(false, at::kBFloat16);
+    } else {
+      compat::set_cpu_autocast(false, at::kBFloat16);
+    }
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_, cuda_;
+};
+}  // namespace
+
 Trainer::Trainer(models::Classifier model, TrainOptions opts, std::ostream& log)
     : model_(std::move(model)), opts_(std::move(opts)), log_(log), step_(cross_entropy_step(opts_.label_smoothing)) {
   validate(opts_);
   model_->to(opts_.device);
+  if (opts_.channels_last) to_channels_last(*model_);
   optimizer_ = make_optimizer(model_->parameters(), opts_.optim);
 }
 
@@ -218,7 +260,13 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
       lr = lr_at(opts_.schedule, opts_.optim.lr, global, total_steps, steps);
       set_lr(*optimizer_, lr);
       optimizer_->zero_grad();
-      StepOutput out = step_(*model_, *batch);
+      if (opts_.channels_last) batch->images = batch->images.contiguous(at::MemoryFormat::ChannelsLast);
+      StepOutput out;
+      {
+        AutocastScope amp(opts_.precision == "bf16", opts_.device);
+        out = step_(*model_, *batch);
+      }
+      out.loss = out.loss.to(at::kFloat);
       out.loss.backward();
       optimizer_->step();
       const double l = out.loss.item<double>();
@@ -266,6 +314,7 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
       write_path_atomic(best, [&](const std::string& tmp) { fs::copy_file(last, tmp, fs::copy_options::overwrite_existing); });
     }
     append_line(metrics, rec.to_json().dump());
+    if (on_epoch_) on_epoch_(rec);
     if (opts_.stop_after_epoch > 0 && rec.epoch >= opts_.stop_after_epoch) break;
   }
   if (fs::exists(best)) result.best_checkpoint = best;

@@ -22,4 +22,15 @@ inline void set_cpu_autocast(bool enabled, c10::ScalarType dtype) {
 #endif
 }
 
+// CUDA autocast on/off with a dtype (same rename).
+inline void set_cuda_autocast(bool enabled, c10::ScalarType dtype) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+  at::autocast::set_enabled(enabled);
+  at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+}
+
 }  // namespace kdaug::compat

@@ -33,6 +33,8 @@ struct Recipe {
   OptimizerOptions optim;
   ScheduleOptions schedule;
   double label_smoothing = 0;
+  std::string precision = "fp32";   // train.precision: fp32 | bf16 (mixed precision)
+  bool channels_last = false;       // train.channels_last
   std::vector<double> noise_sigmas{0.2};  // eval.noise_sigmas: Gaussian-noise accuracies reported after training
   YAML::Node resolved;              // the whole tree after overrides (written into run directories)
 

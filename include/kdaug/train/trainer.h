@@ -33,6 +33,9 @@ struct TrainOptions {
   bool prefetch = true;             // prepare the next batch on a background thread
   int64_t stop_after_epoch = 0;     // > 0: return after this epoch, as if interrupted (time slicing)
   nlohmann::json meta;              // stored in every checkpoint (recipe, versions, ...)
+  std::string precision = "fp32";   // fp32 | bf16 (autocast: convolutions and matmuls in bfloat16,
+                                    //   weights, optimiser state and losses stay fp32)
+  bool channels_last = false;       // NHWC weights and inputs (faster convolutions with bf16 on CPU)
 };
 
 // What one step returns: the loss to back-propagate, logits on the batch's labels for the
@@ -75,6 +78,9 @@ class Trainer {
   void add_parameters(const std::vector<at::Tensor>& params);
   // Runs on the loader's background thread after each batch reaches the device (augmentation).
   void set_batch_transform(data::BatchTransform t) { transform_ = std::move(t); }
+  // Called after every epoch, once its line is in metrics.jsonl and its checkpoint is saved
+  // (TensorBoard events, ...). Epochs restored by a resume are not replayed.
+  void set_on_epoch(std::function<void(const EpochRecord&)> f) { on_epoch_ = std::move(f); }
 
   // Trains for opts.epochs (or the remaining ones after a resume). `val` may be null.
   TrainResult fit(const data::Dataset& train, const data::Dataset* val);
@@ -90,6 +96,7 @@ class Trainer {
   std::ostream& log_;
   StepFn step_;
   data::BatchTransform transform_;
+  std::function<void(const EpochRecord&)> on_epoch_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 

@@ -78,7 +78,10 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
                 "objective has teacher terms but the recipe names no teacher (teacher.checkpoint)");
   }
   if (r.distills()) {
-    teacher = std::make_shared<distill::Teacher>(distill::Teacher::load(r.teacher_checkpoint, device));
+    distill::TeacherOptions to;
+    to.precision = r.teacher_precision;
+    to.channels_last = r.teacher_channels_last;
+    teacher = std::make_shared<distill::Teacher>(distill::Teacher::load(r.teacher_checkpoint, device, to));
     const auto& ts = teacher->spec();
     KDAUG_CHECK(ts.in_channels == spec.in_channels && ts.num_classes == spec.num_classes, "teacher ",
                 r.teacher_checkpoint, " takes ", ts.in_channels, " channels and ", ts.num_classes,
@@ -125,6 +128,14 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   auto best = models::load_model(outcome.checkpoint, device);
   outcome.summary = summarize(*best.model, teacher ? teacher->model().get() : nullptr, splits.test, r.noise_sigmas,
                               seed, io);
+  if (teacher && teacher->options().precision != "fp32") {
+    // How far the reduced-precision teacher that labelled the views is from its fp32 self.
+    const double agree = teacher_precision_agreement(*teacher, splits.test);
+    outcome.summary["teacher"]["precision"] = teacher->options().precision;
+    outcome.summary["teacher"]["precision_agreement"] = agree;
+    io.log << "teacher in " << teacher->options().precision << ": top-1 agreement with the fp32 teacher " << agree
+           << " on " << splits.test.size() << " test images\n";
+  }
   outcome.summary["checkpoint"] = outcome.checkpoint;
   outcome.summary["best_epoch"] = result.best_epoch;
   outcome.summary["val_acc"] = result.best_val_acc;

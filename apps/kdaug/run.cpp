@@ -52,6 +52,19 @@ nlohmann::json summarize(models::ClassifierImpl& student, models::ClassifierImpl
   return j;
 }
 
+double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test) {
+  const auto x = test.images.to(at::kFloat).div_(255.0);
+  const auto fp32 = eval::predict_logits(*teacher.model(), x).argmax(1);
+  int64_t same = 0;
+  constexpr int64_t kBatch = 500;
+  for (int64_t i = 0; i < x.size(0); i += kBatch) {
+    const int64_t n = std::min(kBatch, x.size(0) - i);
+    const auto dev = teacher.model()->parameters().front().device();
+    same += teacher(x.narrow(0, i, n).to(dev)).argmax(1).cpu().eq(fp32.narrow(0, i, n).cpu()).sum().item<int64_t>();
+  }
+  return static_cast<double>(same) / static_cast<double>(std::max<int64_t>(x.size(0), 1));
+}
+
 std::string summary_markdown(const nlohmann::json& s) {
   std::string sig;
   for (const auto& [k, v] : s["student"]["noise_acc"].items()) sig += " | acc, noise sigma " + k;
@@ -87,7 +100,7 @@ name: fmnist-synergy
 seed: 0
 data: {dataset: fashion-mnist, val_size: 5000}
 model: {name: resnet8}
-teacher: {checkpoint: models/fmnist-resnet56.pt}
+teacher: {checkpoint: models/fmnist-resnet56.pt, precision: bf16, channels_last: true}
 augment:
   - crop: {padding: 2}
   - rotate: {degrees: 10}

@@ -9,6 +9,7 @@
 
 #include "kdaug/cli.h"
 #include "kdaug/data/dataset.h"
+#include "kdaug/distill/teacher.h"
 #include "kdaug/models/model.h"
 #include "kdaug/train/recipe.h"
 
@@ -26,6 +27,9 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
 // Gaussian noise at each sigma (pixel units, clamped, seeded), parameters, teacher agreement.
 nlohmann::json summarize(models::ClassifierImpl& student, models::ClassifierImpl* teacher,
                          const data::Dataset& test, const std::vector<double>& sigmas, uint64_t seed, const Io& io);
+
+// Top-1 agreement of `teacher` as configured (e.g. bf16) with the same network in fp32 on `test`.
+double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test);
 
 // The summary as a Markdown table (teacher and student rows).
 std::string summary_markdown(const nlohmann::json& summary);

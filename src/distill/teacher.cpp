@@ -2,13 +2,22 @@
 
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::distill {
 
-Teacher::Teacher(models::Classifier model) : model_(std::move(model)) {
+Teacher::Teacher(models::Classifier model, TeacherOptions options)
+    : model_(std::move(model)), options_(std::move(options)) {
   KDAUG_CHECK(model_ != nullptr, "teacher: no model given");
+  KDAUG_CHECK(options_.precision == "fp32" || options_.precision == "bf16",
+              "teacher precision must be fp32 or bf16, got '", options_.precision, "'");
   freeze();
+  if (options_.channels_last) models::to_channels_last(*model_);
+}
+
+at::Tensor Teacher::prepare(const at::Tensor& x) const {
+  return options_.channels_last && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
 
 void Teacher::freeze() const {
@@ -23,13 +32,19 @@ void Teacher::freeze() const {
 at::Tensor Teacher::operator()(const at::Tensor& x) const {
   freeze();
   torch::NoGradGuard no_grad;
-  return model_->forward(x);
+  // The guard also switches autocast off for an fp32 teacher inside a bf16 student step.
+  compat::AutocastGuard amp(options_.precision == "bf16", x.device());
+  return model_->forward(prepare(x)).to(at::kFloat).contiguous();
 }
 
 models::Features Teacher::features(const at::Tensor& x) const {
   freeze();
   torch::NoGradGuard no_grad;
-  return model_->forward_features(x);
+  compat::AutocastGuard amp(options_.precision == "bf16", x.device());
+  auto f = model_->forward_features(prepare(x));
+  for (auto& t : f.taps) t = t.to(at::kFloat).contiguous();
+  f.logits = f.logits.to(at::kFloat).contiguous();
+  return f;
 }
 
 TeacherFn Teacher::fn() const {

@@ -5,9 +5,9 @@
 
 namespace kdaug::distill {
 
-Teacher Teacher::load(const std::string& checkpoint, c10::Device device) {
+Teacher Teacher::load(const std::string& checkpoint, c10::Device device, TeacherOptions options) {
   models::LoadedModel loaded = models::load_model(checkpoint, device);
-  return Teacher(loaded.model);
+  return Teacher(loaded.model, std::move(options));
 }
 
 }  // namespace kdaug::distill

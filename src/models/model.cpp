@@ -1,6 +1,8 @@
 #include "kdaug/models/model.h"
 
+#include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/grad_mode.h>
 
 #include <set>
 #include <type_traits>
@@ -8,6 +10,16 @@
 #include "kdaug/core/error.h"
 
 namespace kdaug::models {
+
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& p : m.parameters(true)) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  for (auto& b : m.buffers(true)) {
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
 
 nlohmann::json ModelSpec::to_json() const {
   return nlohmann::json{{"name", name},

@@ -98,49 +98,11 @@ std::pair<double, double> accuracy_nll(models::ClassifierImpl& model, const data
   return {static_cast<double>(correct) / n, nll / n};
 }
 
-namespace {
-// Re-lays every 4-D parameter and buffer out as NHWC (the values are unchanged).
-void to_channels_last(torch::nn::Module& m) {
-  torch::NoGradGuard ng;
-  for (auto& p : m.parameters(true)) {
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  }
-}
-
-// Mixed precision for the step's forward and loss: on while alive, off (and its weight cache
-// cleared) when it goes out of scope, also when the step throws.
-class AutocastScope {
- public:
-  AutocastScope(bool on, c10::Device device) : on_(on), cuda_(device.is_cuda()) {
-    if (!on_) return;
-    if (cuda_) {
-      compat::set_cuda_autocast(true, at::kBFloat16);
-    } else {
-      compat::set_cpu_autocast(true, at::kBFloat16);
-    }
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    if (cuda_) {
-      compat::set_cuda_autocast(false, at::kBFloat16);
-    } else {
-      compat::set_cpu_autocast(false, at::kBFloat16);
-    }
-    at::autocast::clear_cache();
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool on_, cuda_;
-};
-}  // namespace
-
 Trainer::Trainer(models::Classifier model, TrainOptions opts, std::ostream& log)
     : model_(std::move(model)), opts_(std::move(opts)), log_(log), step_(cross_entropy_step(opts_.label_smoothing)) {
   validate(opts_);
   model_->to(opts_.device);
-  if (opts_.channels_last) to_channels_last(*model_);
+  if (opts_.channels_last) models::to_channels_last(*model_);
   optimizer_ = make_optimizer(model_->parameters(), opts_.optim);
 }
 
@@ -263,7 +225,7 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
       if (opts_.channels_last) batch->images = batch->images.contiguous(at::MemoryFormat::ChannelsLast);
       StepOutput out;
       {
-        AutocastScope amp(opts_.precision == "bf16", opts_.device);
+        compat::AutocastGuard amp(opts_.precision == "bf16", opts_.device);
         out = step_(*model_, *batch);
       }
       out.loss = out.loss.to(at::kFloat);

@@ -133,9 +133,29 @@ TEST(Recipe, BadValuesAreRejected) {
   EXPECT_HAS(error_with("data", "val_size", "-1"), "data.val_size must be >= 0, got -1");
   EXPECT_HAS(error_with("data", "test_limit", "-5"), "data.test_limit must be >= 0, got -5");
   EXPECT_HAS(error_with("eval", "noise_sigmas", "[0.1, 2]"), "eval.noise_sigmas: each must be in [0,1], got 2");
+  EXPECT_HAS(error_with("train", "precision", "fp16"), "train.precision must be fp32 or bf16, got 'fp16'");
+  EXPECT_HAS(error_with("train", "channels_last", "maybe"), "train.channels_last");
   auto root = base();
   root["teacher"] = YAML::Load("{recipe: t.yaml}");
   EXPECT_HAS(error_of(root), "teacher.checkpoint: required when a teacher is given");
+  root["teacher"] = YAML::Load("{checkpoint: t.pt, precision: int8}");
+  EXPECT_HAS(error_of(root), "teacher.precision must be fp32 or bf16, got 'int8'");
+}
+
+TEST(Recipe, PrecisionOptionsParse) {
+  auto root = base();
+  root["train"]["precision"] = "bf16";
+  root["train"]["channels_last"] = true;
+  root["teacher"] = YAML::Load("{checkpoint: t.pt, precision: bf16, channels_last: true}");
+  const auto r = parse_recipe(root, "r.yaml");
+  EXPECT_EQ(r.precision, "bf16");
+  EXPECT_TRUE(r.channels_last);
+  EXPECT_EQ(r.teacher_precision, "bf16");
+  EXPECT_TRUE(r.teacher_channels_last);
+  const auto d = parse_recipe(base(), "r.yaml");
+  EXPECT_EQ(d.precision, "fp32");
+  EXPECT_FALSE(d.channels_last);
+  EXPECT_EQ(d.teacher_precision, "fp32");
 }
 
 TEST(Recipe, ErrorsNameTheFileOnlyWhenThereIsOne) {

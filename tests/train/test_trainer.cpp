@@ -64,6 +64,27 @@ TEST(Trainer, LossFallsAndBeatsChance) {
   fs::remove_all(o.run_dir);
 }
 
+TEST(Trainer, Bf16ChannelsLastLearns) {
+  // Mixed precision: bf16 convolutions under autocast, fp32 weights and optimiser state.
+  std::ostringstream log;
+  auto o = tiny_options(tmp("bf16"));
+  o.precision = "bf16";
+  o.channels_last = true;
+  train::Trainer t(tiny_model(), o, log);
+  auto r = t.fit(tiny_data().train, &tiny_data().val);
+  ASSERT_EQ(r.history.size(), 3u);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+  EXPECT_GT(r.best_val_acc, 0.4);
+  for (auto& p : t.model().parameters()) {
+    EXPECT_EQ(p.scalar_type(), at::kFloat);
+    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  // The checkpoint loads into an ordinary (NCHW, fp32) model.
+  auto loaded = models::load_model(r.last_checkpoint, c10::kCPU);
+  EXPECT_EQ(loaded.spec.name, "resnet8");
+  fs::remove_all(o.run_dir);
+}
+
 TEST(Trainer, ResumeEqualsUninterrupted) {
   std::ostringstream log;
   auto full = tiny_options(tmp("full"));
@@ -160,4 +181,12 @@ TEST(Options, BadValuesNamed) {
   train::ScheduleOptions s;
   s.kind = "linear";
   EXPECT_THROW(train::validate(s), kdaug::Error);
+  t.batch_size = 8;
+  t.precision = "fp16";
+  try {
+    train::validate(t);
+    FAIL();
+  } catch (const kdaug::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fp16"), std::string::npos);
+  }
 }

@@ -11,6 +11,16 @@
 
 namespace kdaug::distill {
 
+// How the frozen teacher computes. bf16: its convolutions and matrix products run in bfloat16
+// under autocast (on this project's CPU, AVX-512-BF16/AMX, ~2x faster than fp32), its logits are
+// returned as fp32. channels_last: NHWC weights and inputs (what oneDNN's fast kernels want).
+// How far a reduced-precision teacher is from the fp32 one is measured by kdaug run
+// (summary.json: teacher_precision_agreement).
+struct TeacherOptions {
+  std::string precision = "fp32";  // fp32 | bf16
+  bool channels_last = false;
+};
+
 // WHAT THIS REPRESENTS: a classifier used only to produce targets. It is put in eval mode
 // (BatchNorm uses running statistics, dropout off) and every parameter gets
 // requires_grad(false); each call runs under torch::NoGradGuard. NoGradGuard rather than
@@ -20,10 +30,10 @@ namespace kdaug::distill {
 // the distances when shapes meet).
 class Teacher {
  public:
-  explicit Teacher(models::Classifier model);
+  explicit Teacher(models::Classifier model, TeacherOptions options = {});
   // Loads a kdaug checkpoint (models::load_model) onto `device`. Throws kdaug::Error naming the
-  // path when it is missing or not a kdaug model checkpoint.
-  static Teacher load(const std::string& checkpoint, c10::Device device);
+  // path when it is missing or not a kdaug model checkpoint, or when options are invalid.
+  static Teacher load(const std::string& checkpoint, c10::Device device, TeacherOptions options = {});
 
   // x: float [B, C, H, W] in [0, 1] on the teacher's device -> logits [B, K], no grad.
   at::Tensor operator()(const at::Tensor& x) const;
@@ -36,10 +46,13 @@ class Teacher {
 
   const models::Classifier& model() const { return model_; }
   const models::ModelSpec& spec() const { return model_->spec(); }
+  const TeacherOptions& options() const { return options_; }
 
  private:
   void freeze() const;
+  at::Tensor prepare(const at::Tensor& x) const;
   models::Classifier model_;
+  TeacherOptions options_;
 };
 
 }  // namespace kdaug::distill

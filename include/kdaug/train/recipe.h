@@ -24,6 +24,8 @@ struct Recipe {
   double width_mult = 1.0;
   std::string teacher_checkpoint;   // teacher: {checkpoint, recipe}: a frozen teacher for distillation,
   std::string teacher_recipe;       //   trained from `recipe` first when the checkpoint does not exist
+  std::string teacher_precision = "fp32";  // teacher.precision: fp32 | bf16 (the frozen teacher's forward)
+  bool teacher_channels_last = false;      // teacher.channels_last
   YAML::Node augment;               // augment: [...] (x' = augment(x))
   YAML::Node perturb;               // perturb: [...] (x'' = perturb(x'))
   YAML::Node objective;             // objective: {...} (absent: plain cross-entropy on x)

@@ -4,6 +4,7 @@
 
 #include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
+#include "kdaug/models/layout.h"
 
 namespace kdaug::distill {
 

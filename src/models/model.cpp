@@ -1,4 +1,5 @@
 #include "kdaug/models/model.h"
+#include "kdaug/models/layout.h"
 
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>

@@ -11,6 +11,7 @@
 
 #include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
+#include "kdaug/models/layout.h"
 #include "kdaug/core/io.h"
 #include "kdaug/core/progress.h"
 #include "kdaug/models/checkpoint.h"

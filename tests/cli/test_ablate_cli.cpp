@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 
@@ -43,7 +44,7 @@ size_t count(const std::string& s, const std::string& needle) {
 class AblateCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / "kdaug_ablate_cli";
+    root_ = fs::temp_directory_path() / ("kdaug_ablate_cli_" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
     // A tiny teacher, so that no arm ever starts the 3-hour resnet56 teacher recipe.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -40,7 +41,7 @@ void expect_error(const Result& r, const std::string& needle) {
 struct Models {
   std::string dir, student, teacher, five;
   Models() {
-    dir = (fs::temp_directory_path() / "kdaug_cli_eval").string();
+    dir = (fs::temp_directory_path() / ("kdaug_cli_eval_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir);
     fs::create_directories(dir);
     kdaug::models::ModelSpec s;

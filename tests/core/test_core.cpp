@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 
@@ -62,7 +63,7 @@ TEST(Core, DeviceSelection) {
 }
 
 TEST(Core, AtomicWriteLeavesNothingOnFailure) {
-  const fs::path dir = fs::temp_directory_path() / "kdaug_test_io";
+  const fs::path dir = fs::temp_directory_path() / ("kdaug_test_io_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const std::string path = (dir / "sub" / "out.txt").string();
   kdaug::write_text_atomic(path, "first");
@@ -136,7 +137,7 @@ TEST(Config, OverridesCreatePaths) {
 }
 
 TEST(Config, LoadFileErrorsNameFile) {
-  const auto p = (fs::temp_directory_path() / "kdaug_bad.yaml").string();
+  const auto p = (fs::temp_directory_path() / ("kdaug_bad_" + std::to_string(::getpid()) + ".yaml")).string();
   kdaug::write_text_atomic(p, "train: {lr: [1, 2\n");
   try {
     kdaug::config::load_file(p);

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 
 #include "eval/tiny_models.h"
@@ -47,7 +48,7 @@ TEST(EvalCost, ZooModelMacsAndCheckpointBytes) {
   models::ModelSpec spec;
   spec.name = "resnet8";
   auto model = models::make_model(spec, 1);
-  const auto path = (std::filesystem::temp_directory_path() / "kdaug_test_cost.bin").string();
+  const auto path = (std::filesystem::temp_directory_path() / ("kdaug_test_cost_" + std::to_string(::getpid()) + ".bin")).string();
   {
     std::ofstream f(path, std::ios::binary);
     f << std::string(12345, 'x');

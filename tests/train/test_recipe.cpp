@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 
 #include "kdaug/core/error.h"
@@ -51,7 +52,7 @@ std::string error_with(const std::string& section, const std::string& key, const
 #define EXPECT_HAS(msg, needle) EXPECT_NE((msg).find(needle), std::string::npos) << "message: " << (msg)
 
 std::string write(const std::string& name, const std::string& text) {
-  const auto dir = fs::temp_directory_path() / "kdaug_test_recipe";
+  const auto dir = fs::temp_directory_path() / ("kdaug_test_recipe_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const auto p = (dir / name).string();
   std::ofstream(p) << text;

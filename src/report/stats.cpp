@@ -10,9 +10,12 @@ namespace kdaug::report {
 
 double mean(const std::vector<double>& x) {
   KDAUG_CHECK(!x.empty(), "mean: expected a non-empty sample");
+  // Shifted by the first value: a sample of equal values has exactly that mean (and so a
+  // standard deviation of exactly 0), where a plain sum would round (0.4 * 3 / 3 != 0.4).
+  const double x0 = x.front();
   double s = 0;
-  for (double v : x) s += v;
-  return s / static_cast<double>(x.size());
+  for (double v : x) s += v - x0;
+  return x0 + s / static_cast<double>(x.size());
 }
 
 double sample_std(const std::vector<double>& x) {

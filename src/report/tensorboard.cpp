@@ -77,7 +77,7 @@ void put_bytes(std::string& out, int field, const std::string& b) {
 std::string summary_event(const std::string& value, int64_t step) {
   std::string summary, event;
   put_bytes(summary, 1, value);
-  put_int(event, 2, step);
+  if (step != 0) put_int(event, 2, step);  // proto3 leaves a default (0) out, as TensorFlow's writer does
   put_bytes(event, 5, summary);
   return event;
 }

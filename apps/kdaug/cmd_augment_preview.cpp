@@ -46,11 +46,12 @@ int preview(const PreviewArgs& a, const Io& io) {
   auto x = augment::to_float_image(train.images.slice(0, 0, a.n).to(device));
   auto gen = make_generator(a.rt.seed);
   const auto x1 = cfg.augment(x, gen);
-  const auto x2 = cfg.perturb(x1, gen);
+  // Without a perturb: list there is no x'' row (the grid has two rows).
+  const auto x2 = cfg.perturb.empty() ? at::Tensor() : cfg.perturb(x1, gen);
   augment::write_preview_grid(a.out, x, x1, x2, a.scale);
 
   io.out << "augment (x'):\n" << cfg.augment.describe() << "perturb (x''):\n" << cfg.perturb.describe()
-         << "wrote " << a.out << ": rows top to bottom x, x', x''; " << a.n << " training images of "
+         << "wrote " << a.out << ": rows top to bottom x, x'" << (x2.defined() ? ", x''" : "") << "; " << a.n << " training images of "
          << a.data.dataset << " (seed " << a.rt.seed << ")\n";
   return 0;
 }

@@ -191,7 +191,7 @@ TEST(EvalCorruptions, PreviewGridHasEveryCorruptionAndSeverity) {
   const auto u8 = [](const at::Tensor& x) { return x.mul(255).round().clamp(0, 255).to(at::kByte); };
   for (int64_t r = 0; r < rows; ++r) {
     EXPECT_TRUE(cell(r, 0).equal(u8(img))) << "clean column, row " << r;
-    const auto& name = corruption_names()[static_cast<size_t>(r)];
+    const std::string name = corruption_names()[static_cast<size_t>(r)];
     for (int s = 1; s <= 5; ++s) EXPECT_TRUE(cell(r, s).equal(u8(corrupt(img, name, s, 3)))) << name << " " << s;
   }
   EXPECT_EQ(grid[0][0][0].item<uint8_t>(), 128);  // the gap

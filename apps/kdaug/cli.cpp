@@ -74,6 +74,7 @@ int run(int argc, const char* const* argv, const Io& io) {
   t->add_flag("--resume", train.resume, "continue the run in --out from its last checkpoint");
   t->add_option("--max-steps", train.max_steps, "cut each epoch after N steps (smoke tests)");
   t->add_flag("--no-prefetch", train.no_prefetch, "prepare batches on the training thread");
+  t->add_flag("--profile", train.profile, "print where each step's time goes (data, augmentation, forward, ...)");
 
   EvalArgs eval;
   auto* e = app.add_subcommand("eval", "evaluate a checkpoint: clean, noise, corruptions, attacks, calibration, "
@@ -90,6 +91,7 @@ int run(int argc, const char* const* argv, const Io& io) {
   r->add_option("--out", runa.out, "run directory (default runs/NAME-sSEED)");
   r->add_flag("--resume", runa.resume, "continue the run in --out from its last checkpoint");
   r->add_option("--max-steps", runa.max_steps, "cut each epoch after N steps (smoke tests)");
+  r->add_flag("--profile", runa.profile, "print where each step's time goes (data, augmentation, teacher, ...)");
 
   DistillArgs dist;
   auto* d = app.add_subcommand("distill", "distil a student from a teacher checkpoint (canonical synergy recipe)");
@@ -102,6 +104,7 @@ int run(int argc, const char* const* argv, const Io& io) {
   d->add_option("--out", dist.run.out, "run directory (default runs/distill-STUDENT-sSEED)");
   d->add_flag("--resume", dist.run.resume, "continue the run in --out from its last checkpoint");
   d->add_option("--max-steps", dist.run.max_steps, "cut each epoch after N steps (smoke tests)");
+  d->add_flag("--profile", dist.run.profile, "print where each step's time goes (data, augmentation, teacher, ...)");
 
   ModelsArgs models;
   auto* m = app.add_subcommand("models", "list every model with its parameter count and FLOPs");

@@ -51,6 +51,7 @@ struct TrainArgs {
   bool resume = false;             // continue the run in --out from its last checkpoint
   int64_t max_steps = 0;           // cut each epoch after N steps (smoke tests)
   bool no_prefetch = false;        // prepare batches on the training thread
+  bool profile = false;            // print where each step's time goes (per epoch; profile.json)
 };
 
 struct EvalArgs {
@@ -84,6 +85,7 @@ struct RunArgs {
   std::string out;                 // run directory (default runs/<recipe name>-s<seed>)
   bool resume = false;             // continue an interrupted run in --out
   int64_t max_steps = 0;           // cut each epoch after N steps (smoke tests)
+  bool profile = false;            // print where each step's time goes (per epoch; profile.json)
 };
 
 struct DistillArgs {

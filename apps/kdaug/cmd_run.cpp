@@ -65,6 +65,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   o.interactive = io.interactive;
   o.device = device;
   o.max_steps_per_epoch = a.max_steps;
+  o.profile = a.profile;
   const std::string last = (fs::path(out_dir) / "last.pt").string();
   KDAUG_CHECK(a.resume || !fs::exists(last), "run directory ", out_dir,
               " already holds a run; pass --resume to continue it or --out DIR for a new one");
@@ -109,7 +110,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
       objective->bind_features(model->tap_channels(), teacher->model()->tap_channels(), device);
       trainer.add_parameters(objective->parameters());
     }
-    trainer.set_step(train::objective_step(objective, teacher));
+    trainer.set_step(train::objective_step(objective, teacher, trainer.profiler()));
   } else {
     views.replace_input = r.input == "augmented";
   }

@@ -38,6 +38,7 @@ int cmd_train(const TrainArgs& a, const Io& io) {
   o.interactive = io.interactive;
   o.device = device;
   o.max_steps_per_epoch = a.max_steps;
+  o.profile = a.profile;
   o.prefetch = !a.no_prefetch;
   train::validate(o);  // bad flags fail before any data is read
 

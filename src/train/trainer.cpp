@@ -5,6 +5,7 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/serialize/archive.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
@@ -105,6 +106,7 @@ Trainer::Trainer(models::Classifier model, TrainOptions opts, std::ostream& log)
   model_->to(opts_.device);
   if (opts_.channels_last) models::to_channels_last(*model_);
   optimizer_ = make_optimizer(model_->parameters(), opts_.optim);
+  if (opts_.profile) profiler_ = std::make_shared<Profiler>(opts_.device);
 }
 
 void Trainer::add_parameters(const std::vector<at::Tensor>& params) {
@@ -200,7 +202,16 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
   lo.seed = opts_.seed;
   lo.prefetch = opts_.prefetch;
   lo.device = opts_.device;
-  data::Loader loader(train_set, lo, transform_);
+  data::BatchTransform transform = transform_;
+  if (profiler_ && transform_) {
+    // Augmentation runs on the loader's thread (overlapped with training when prefetching).
+    transform = [t = transform_, p = profiler_, bg = opts_.prefetch](data::Batch& b) {
+      PhaseTimer timer(p.get(), "augment + views", bg);
+      t(b);
+    };
+  }
+  data::Loader loader(train_set, lo, transform);
+  Profiler* prof = profiler_.get();
   int64_t steps = loader.batches_per_epoch();
   if (opts_.max_steps_per_epoch > 0) steps = std::min(steps, opts_.max_steps_per_epoch);
   KDAUG_CHECK(steps > 0, "training set of ", train_set.size(), " samples has no full batch of ", opts_.batch_size);
@@ -216,9 +227,15 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
     double loss_sum = 0, lr = 0;
     int64_t correct = 0, seen = 0, labelled = 0;
     std::map<std::string, double> term_sums;
+    if (prof) prof->reset();
     for (int64_t s = 0; s < steps; ++s) {
-      auto batch = loader.next();
+      c10::optional<data::Batch> batch;
+      {
+        PhaseTimer timer(prof, "data wait");
+        batch = loader.next();
+      }
       if (!batch) break;
+      if (prof) prof->count_step();
       const int64_t global = epoch * steps + s;
       lr = lr_at(opts_.schedule, opts_.optim.lr, global, total_steps, steps);
       set_lr(*optimizer_, lr);
@@ -226,12 +243,28 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
       if (opts_.channels_last) batch->images = batch->images.contiguous(at::MemoryFormat::ChannelsLast);
       StepOutput out;
       {
-        compat::AutocastGuard amp(opts_.precision == "bf16", opts_.device);
-        out = step_(*model_, *batch);
+        const double teacher_before = prof ? prof->phases()["teacher"].seconds : 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        {
+          compat::AutocastGuard amp(opts_.precision == "bf16", opts_.device);
+          out = step_(*model_, *batch);
+        }
+        if (prof) {
+          // The step function's own phases (the teacher) are charged to them, the rest to the student.
+          prof->sync();
+          const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          prof->add("student forward + loss", total - (prof->phases()["teacher"].seconds - teacher_before));
+        }
       }
-      out.loss = out.loss.to(at::kFloat);
-      out.loss.backward();
-      optimizer_->step();
+      {
+        PhaseTimer timer(prof, "backward");
+        out.loss = out.loss.to(at::kFloat);
+        out.loss.backward();
+      }
+      {
+        PhaseTimer timer(prof, "optimiser");
+        optimizer_->step();
+      }
       const double l = out.loss.item<double>();
       KDAUG_CHECK(std::isfinite(l), "training diverged: loss is ", l, " at epoch ", epoch + 1, " step ", s + 1,
                   " (lower the learning rate)");
@@ -266,6 +299,12 @@ TrainResult Trainer::fit(const data::Dataset& train_set, const data::Dataset* va
     char buf[96];
     std::snprintf(buf, sizeof(buf), "loss %.4f acc %.4f", rec.train_loss, rec.train_acc);
     progress.finish(buf + extra);
+    if (prof) {
+      log_ << "profile of epoch " << rec.epoch << ":\n" << prof->table();
+      auto pj = prof->to_json();
+      pj["epoch"] = rec.epoch;
+      write_text_atomic((fs::path(opts_.run_dir) / "profile.json").string(), pj.dump(2) + "\n");
+    }
     result.history.push_back(rec);
     const bool improved = rec.val_acc > result.best_val_acc || result.best_epoch == 0;
     if (improved) {

@@ -40,11 +40,12 @@ ViewOptions views_for(const distill::Objective& objective, bool input_augmented,
   return v;
 }
 
-StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared_ptr<distill::Teacher> teacher) {
+StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared_ptr<distill::Teacher> teacher,
+                      Profiler* profiler) {
   KDAUG_CHECK(objective != nullptr, "objective_step needs an objective");
   KDAUG_CHECK(teacher != nullptr || !objective->needs_teacher(),
               "the objective has teacher terms but no teacher was given (teacher.checkpoint)");
-  return [objective, teacher](models::ClassifierImpl& model, const data::Batch& b) {
+  return [objective, teacher, profiler](models::ClassifierImpl& model, const data::Batch& b) {
     distill::Objective::Views v;
     v.x = b.images;
     v.labels = b.labels;
@@ -54,6 +55,18 @@ StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared
     distill::TeacherFn tfn = teacher ? teacher->fn() : distill::TeacherFn();
     distill::FeatureTeacherFn ffn = teacher && objective->needs_features() ? teacher->feature_fn()
                                                                             : distill::FeatureTeacherFn();
+    if (profiler != nullptr && tfn) {
+      tfn = [tfn, profiler](const at::Tensor& x) {
+        PhaseTimer timer(profiler, "teacher");
+        return tfn(x);
+      };
+    }
+    if (profiler != nullptr && ffn) {
+      ffn = [ffn, profiler](const at::Tensor& x) {
+        PhaseTimer timer(profiler, "teacher");
+        return ffn(x);
+      };
+    }
     auto r = objective->compute(model, v, tfn, ffn);
     StepOutput out;
     out.loss = r.loss;

@@ -85,6 +85,33 @@ TEST(Trainer, Bf16ChannelsLastLearns) {
   fs::remove_all(o.run_dir);
 }
 
+TEST(Trainer, ProfileTimesEveryPhase) {
+  std::ostringstream log;
+  auto o = tiny_options(tmp("profile"));
+  o.epochs = 1;
+  o.max_steps_per_epoch = 4;
+  o.profile = true;
+  train::Trainer t(tiny_model(), o, log);
+  t.set_batch_transform([](data::Batch& b) { b.images = b.images.flip({3}); });
+  ASSERT_NE(t.profiler(), nullptr);
+  t.fit(tiny_data().train, nullptr);
+  const auto ph = t.profiler()->phases();
+  for (const char* name : {"data wait", "augment + views", "student forward + loss", "backward", "optimiser"}) {
+    ASSERT_TRUE(ph.count(name)) << name;
+    EXPECT_GE(ph.at(name).seconds, 0.0) << name;
+  }
+  EXPECT_EQ(ph.at("backward").calls, 4);
+  EXPECT_EQ(t.profiler()->steps(), 4);
+  EXPECT_GT(ph.at("backward").seconds, 0.0);
+  EXPECT_TRUE(ph.at("augment + views").background);  // prefetching: overlapped with training
+  EXPECT_NE(log.str().find("| backward |"), std::string::npos) << log.str();
+  EXPECT_TRUE(fs::exists(o.run_dir + "/profile.json"));
+  // Off by default: no profiler, no table.
+  auto plain = tiny_options(tmp("noprofile"));
+  EXPECT_EQ(train::Trainer(tiny_model(), plain, log).profiler(), nullptr);
+  fs::remove_all(o.run_dir);
+}
+
 TEST(Trainer, ResumeEqualsUninterrupted) {
   std::ostringstream log;
   auto full = tiny_options(tmp("full"));

@@ -15,6 +15,7 @@
 #include "kdaug/data/loader.h"
 #include "kdaug/models/model.h"
 #include "kdaug/train/optim.h"
+#include "kdaug/train/profile.h"
 
 namespace kdaug::train {
 
@@ -36,6 +37,7 @@ struct TrainOptions {
   std::string precision = "fp32";   // fp32 | bf16 (autocast: convolutions and matmuls in bfloat16,
                                     //   weights, optimiser state and losses stay fp32)
   bool channels_last = false;       // NHWC weights and inputs (faster convolutions with bf16 on CPU)
+  bool profile = false;             // time each phase of a step; table per epoch in the log + profile.json
 };
 
 // What one step returns: the loss to back-propagate, logits on the batch's labels for the
@@ -86,6 +88,9 @@ class Trainer {
   TrainResult fit(const data::Dataset& train, const data::Dataset* val);
 
   models::ClassifierImpl& model() { return *model_; }
+  // The step profiler when opts.profile is set (null otherwise): step functions may time their
+  // own phases into it (the teacher's forward, ...).
+  Profiler* profiler() { return profiler_.get(); }
 
  private:
   void save_checkpoint(const std::string& path, int64_t epoch_done, const TrainResult& r);
@@ -98,6 +103,7 @@ class Trainer {
   data::BatchTransform transform_;
   std::function<void(const EpochRecord&)> on_epoch_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::shared_ptr<Profiler> profiler_;
 };
 
 void validate(const TrainOptions& o);

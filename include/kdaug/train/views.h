@@ -28,7 +28,9 @@ data::BatchTransform make_view_transform(std::shared_ptr<const augment::AugmentC
 ViewOptions views_for(const distill::Objective& objective, bool input_augmented, uint64_t seed);
 
 // A training step that evaluates `objective` on the batch's views, with the frozen `teacher`
-// (may be null when the objective needs none).
-StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared_ptr<distill::Teacher> teacher);
+// (may be null when the objective needs none). With a profiler, the teacher's forward passes are
+// timed as the phase "teacher".
+StepFn objective_step(std::shared_ptr<distill::Objective> objective, std::shared_ptr<distill::Teacher> teacher,
+                      Profiler* profiler = nullptr);
 
 }  // namespace kdaug::train

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""End-to-end speed of kdaug's training arms beside a straightforward PyTorch implementation of
+the same recipes (bench/py/kd_reference.py), run alternately in one run (BENCHMARK.md, "Speed").
+
+For each round and arm: kdaug runs N steps of the arm's recipe (teacher online, bf16 teacher as
+the shipped recipes say), then PyTorch runs N steps of the same arm; images/s are compared as
+medians over rounds, with the ratio PyTorch seconds / kdaug seconds per epoch. Also: the synergy
+step against the student-only step on the same three views (the limit of a KD step), and the
+achieved GFLOP/s against the matrix-multiply peak from bench_matmul.
+
+Usage: /usr/bin/python3 bench/e2e.py --build build [--rounds 3] [--steps 60] [--threads 2]
+Writes bench/results/e2e.json and bench/results/e2e.md (the Markdown table, with the command).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+EPOCH_IMAGES = 55000  # the canonical recipe's training split (60000 - 5000 validation)
+
+# arm -> (kdaug recipe, extra --set overrides, PyTorch arm or None, student views, teacher views)
+ARMS = {
+    "ce": ("recipes/fmnist/ce.yaml", [], "ce", 1, 0),
+    "kd (teacher online)": ("recipes/fmnist/kd.yaml", [], "kd", 1, 1),
+    "synergy (teacher online)": ("recipes/fmnist/synergy.yaml", [], "synergy", 3, 1),
+    "student only, synergy views": ("bench/recipes/student_only.yaml", [], None, 3, 0),
+}
+
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"e2e: command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+def kdaug_run(kdaug, recipe, sets, teacher, steps, threads, tmp, profile=False):
+    out = tempfile.mkdtemp(dir=tmp)
+    cmd = [kdaug, "run", os.path.join(ROOT, recipe), "--out", out, "--threads", str(threads),
+           "--max-steps", str(steps), "--set", "train.epochs=1", "--set", "data.val_size=500",
+           "--set", "data.test_limit=200", "--set", f"teacher.checkpoint={teacher}"]
+    for s in sets:
+        cmd += ["--set", s]
+    if profile:
+        cmd.append("--profile")
+    # The recipe's teacher section is only read by recipes that have one; others ignore the override
+    # by failing on an unknown section, so add it only where the recipe names a teacher.
+    if "teacher:" not in open(os.path.join(ROOT, recipe)).read():
+        i = cmd.index(f"teacher.checkpoint={teacher}")
+        del cmd[i - 1:i + 1]
+    log = sh(cmd, cwd=ROOT)
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        rec = json.loads(f.readline())
+    prof = None
+    if profile and os.path.exists(os.path.join(out, "profile.json")):
+        with open(os.path.join(out, "profile.json")) as f:
+            prof = json.load(f)
+    images = steps * 128
+    return {"seconds": rec["seconds"], "images_per_s": images / rec["seconds"], "profile": prof}
+
+
+def pytorch_run(arm, steps, threads, workers):
+    cmd = [sys.executable, os.path.join(HERE, "py", "kd_reference.py"), "--arm", arm, "--steps", str(steps),
+           "--threads", str(threads), "--workers", str(workers)]
+    return json.loads(sh(cmd).strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--arms", default=",".join(ARMS), help="comma list of " + ", ".join(ARMS))
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "e2e.json"))
+    args = ap.parse_args()
+    kdaug = os.path.abspath(os.path.join(args.build, "kdaug"))
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    for a in arms:
+        if a not in ARMS:
+            sys.exit(f"e2e: unknown arm '{a}' (known: {', '.join(ARMS)})")
+    tmp = tempfile.mkdtemp(prefix="kdaug-e2e-")
+
+    # A resnet56 teacher checkpoint for the speed runs (its weights do not change the speed).
+    teacher_dir = os.path.join(tmp, "teacher")
+    sh([kdaug, "train", "--model", "resnet56", "--epochs", "1", "--max-steps", "1", "--val-size", "500",
+        "--out", teacher_dir, "--threads", str(args.threads)], cwd=ROOT)
+    teacher = os.path.join(teacher_dir, "last.pt")
+
+    # The PyTorch DataLoader's best worker count, once, on the heaviest arm.
+    probe = pytorch_run("synergy", max(10, args.steps // 4), args.threads, -1)
+    workers = probe["workers"]
+    print(f"e2e: PyTorch DataLoader workers = {workers} (trials {probe['worker_trials_s']})", flush=True)
+
+    samples = {a: {"kdaug": [], "pytorch": [], "profile": None} for a in arms}
+    for r in range(args.rounds):
+        for a in arms:
+            recipe, sets, py_arm, _, _ = ARMS[a]
+            k = kdaug_run(kdaug, recipe, sets, teacher, args.steps, args.threads, tmp, profile=(r == 0))
+            samples[a]["kdaug"].append(k["images_per_s"])
+            if k["profile"]:
+                samples[a]["profile"] = k["profile"]
+            if py_arm:
+                p = pytorch_run(py_arm, args.steps, args.threads, workers)
+                samples[a]["pytorch"].append(p["images_per_s"])
+            print(f"e2e: round {r + 1}/{args.rounds} {a}: kdaug {k['images_per_s']:.0f} img/s"
+                  + (f", pytorch {p['images_per_s']:.0f} img/s" if py_arm else ""), flush=True)
+
+    models = json.loads(sh([kdaug, "models", "--json"]))["models"]
+    macs = {m["name"]: m["macs"] for m in models}
+    peak = None
+    matmul = os.path.join(HERE, "results", "matmul.json")
+    if os.path.exists(matmul):
+        with open(matmul) as f:
+            peak = json.load(f)
+
+    rows = []
+    student_only = None
+    if "student only, synergy views" in arms:
+        student_only = statistics.median(samples["student only, synergy views"]["kdaug"])
+    for a in arms:
+        _, _, py_arm, s_views, t_views = ARMS[a]
+        k = statistics.median(samples[a]["kdaug"])
+        p = statistics.median(samples[a]["pytorch"]) if samples[a]["pytorch"] else None
+        # Training flops per original image: forward + backward ~ 3x the forward for each student
+        # view, a forward for each teacher view (multiply-adds x 2 = flops).
+        flops = 2 * (3 * s_views * macs["resnet8"] + t_views * macs["resnet56"])
+        row = {"arm": a, "kdaug_images_per_s": k, "kdaug_epoch_s": EPOCH_IMAGES / k,
+               "kdaug_samples": samples[a]["kdaug"], "gflops_achieved": flops * k / 1e9,
+               "profile": samples[a]["profile"]}
+        if p:
+            row.update({"pytorch_images_per_s": p, "pytorch_epoch_s": EPOCH_IMAGES / p,
+                        "pytorch_samples": samples[a]["pytorch"], "ratio_pytorch_over_kdaug_time": k / p})
+        if student_only and s_views == 3 and a != "student only, synergy views":
+            row["step_over_student_only"] = student_only / k
+        rows.append(row)
+
+    cmd = " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    result = {"benchmark": "e2e", "command": "python3 " + cmd, "threads": args.threads, "steps": args.steps,
+              "rounds": args.rounds, "pytorch_workers": workers, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "matmul_peak": peak and {"fp32": peak["peak_gflops_fp32"], "bf16": peak["peak_gflops_bf16"]},
+              "rows": rows}
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json + ".tmp", "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(args.json + ".tmp", args.json)
+
+    md = [f"`{result['command']}` ({args.threads} threads, {args.steps} steps x {args.rounds} rounds, "
+          f"medians; epoch = {EPOCH_IMAGES} images; PyTorch DataLoader workers = {workers})", "",
+          "| arm | kdaug img/s | kdaug s/epoch | PyTorch img/s | PyTorch s/epoch | PyTorch time / kdaug time "
+          "| step / student-only step | achieved GFLOP/s |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        md.append(f"| {r['arm']} | {r['kdaug_images_per_s']:.0f} | {r['kdaug_epoch_s']:.0f} | "
+                  + (f"{r['pytorch_images_per_s']:.0f} | {r['pytorch_epoch_s']:.0f} | "
+                     f"{r['ratio_pytorch_over_kdaug_time']:.2f}x | " if "pytorch_images_per_s" in r else "- | - | - | ")
+                  + (f"{r['step_over_student_only']:.2f} | " if "step_over_student_only" in r else "- | ")
+                  + f"{r['gflops_achieved']:.1f} |")
+    if peak:
+        md += ["", f"Matrix-multiply peak (bench_matmul, {peak['threads']} threads): fp32 "
+               f"{peak['peak_gflops_fp32']:.0f} GFLOP/s, bf16 {peak['peak_gflops_bf16']:.0f} GFLOP/s."]
+    text = "\n".join(md) + "\n"
+    with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

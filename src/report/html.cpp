@@ -194,9 +194,13 @@ struct Table {
   std::vector<std::vector<std::string>> rows;
   std::string html(size_t first_text_cols = 1) const {
     std::ostringstream o;
-    o << "<table>\n<thead><tr>";
-    for (const auto& h : head) o << "<th>" << html_escape(h) << "</th>";
-    o << "</tr></thead>\n<tbody>\n";
+    o << "<table>\n";
+    if (std::any_of(head.begin(), head.end(), [](const std::string& h) { return !h.empty(); })) {
+      o << "<thead><tr>";
+      for (const auto& h : head) o << "<th>" << html_escape(h) << "</th>";
+      o << "</tr></thead>\n";
+    }
+    o << "<tbody>\n";
     for (const auto& r : rows) {
       o << "<tr>";
       for (size_t i = 0; i < r.size(); ++i) {
@@ -213,9 +217,13 @@ std::string figure(const std::string& svg) { return "<div class=\"figure\">" + s
 
 bool is_png(const std::string& bytes) { return bytes.size() > 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0; }
 
+// Shown at twice its size (the grids hold 28x28 or 32x32 images), at most the page's width.
 std::string png_img(const std::string& bytes, const std::string& alt) {
-  return "<img class=\"preview\" alt=\"" + html_escape(alt) + "\" src=\"data:image/png;base64," + base64(bytes) +
-         "\">\n";
+  uint32_t w = 0;  // IHDR width: big-endian at bytes 16..19
+  for (size_t i = 16; i < 20 && i < bytes.size(); ++i) w = (w << 8) | static_cast<uint8_t>(bytes[i]);
+  const std::string width = w > 0 && w < 100000 ? " width=\"" + std::to_string(std::min<uint32_t>(2 * w, 1150)) + "\"" : "";
+  return "<img class=\"preview\"" + width + " alt=\"" + html_escape(alt) + "\" src=\"data:image/png;base64," +
+         base64(bytes) + "\">\n";
 }
 
 // ---- run sections -------------------------------------------------------------------------
@@ -678,7 +686,9 @@ std::string ablation_corruptions(const std::vector<Arm>& arms) {
   if (ss.empty()) {
     return note("No corruption results in the arms' first runs: run `kdaug eval --suite corrupt` in them.");
   }
-  return figure(svg_bar_chart("Mean accuracy per corruption (each arm's first run)", names, ss, "accuracy",
+  const std::string who = ss.size() == 1 ? ss[0].name + "'s first run; the other arms have no eval.json"
+                                          : "each arm's first run";
+  return figure(svg_bar_chart("Mean accuracy per corruption (" + who + ")", names, ss, "accuracy",
                               std::max(720, 18 * static_cast<int>(names.size() * ss.size())), 360));
 }
 

@@ -62,7 +62,8 @@ struct Range {
 
 // "Nice" ticks (steps of 1, 2 or 5 times a power of ten) covering [lo, hi]; the range is
 // extended to the outer ticks.
-std::vector<double> nice_ticks(double& lo, double& hi, int target = 5) {
+// `min_step`: no finer ticks than this (1 for epochs).
+std::vector<double> nice_ticks(double& lo, double& hi, int target = 5, double min_step = 0) {
   const double raw = (hi - lo) / std::max(target, 1);
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   double step = mag;
@@ -70,6 +71,7 @@ std::vector<double> nice_ticks(double& lo, double& hi, int target = 5) {
     step = m * mag;
     if (raw <= step) break;
   }
+  step = std::max(step, min_step);
   lo = std::floor(lo / step + 1e-9) * step;
   hi = std::ceil(hi / step - 1e-9) * step;
   std::vector<double> t;
@@ -152,11 +154,13 @@ std::string svg_line_chart(const std::string& title, const std::vector<Series>& 
   height = std::max(height, 100);
   std::string out = open_svg(width, height, title);
   Range rx, ry;
+  bool integer_x = true;  // epochs: ticks at whole numbers only
   for (const auto& s : series) {
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
         rx.add(s.x[i]);
         ry.add(s.y[i]);
+        integer_x = integer_x && s.x[i] == std::round(s.x[i]);
       }
     }
   }
@@ -167,7 +171,7 @@ std::string svg_line_chart(const std::string& title, const std::vector<Series>& 
   Frame f{58, with_legend ? 44.0 : 28.0, 0, 0, rx.lo, rx.hi, ry.lo, ry.hi};
   f.width = width - f.left - 16;
   f.height = height - f.top - 42;
-  const auto xt = nice_ticks(f.x0, f.x1, std::max(2, width / 90));
+  const auto xt = nice_ticks(f.x0, f.x1, std::max(2, width / 90), integer_x ? 1.0 : 0.0);
   const auto yt = nice_ticks(f.y0, f.y1, std::max(2, height / 60));
   out += axes(f, xt, yt, x_label, y_label);
   std::vector<std::pair<std::string, std::string>> entries;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -472,7 +473,9 @@ std::string confusion_from_run(const RunFiles& r) {
   }
   const auto labels = class_names(str(r.eval, "dataset"), m.size());
   std::string body = "<div class=\"row\">";
-  body += figure(svg_heatmap("Confusion matrix (" + str(clean, "n") + " test images)", m, labels));
+  // Cells shrink with the number of classes (CIFAR-100's matrix stays about 1200 pixels wide).
+  const int cell = std::clamp(static_cast<int>(600 / std::max<size_t>(m.size(), 1)), 12, 30);
+  body += figure(svg_heatmap("Confusion matrix (" + str(clean, "n") + " test images)", m, labels, cell));
   const auto& pca = child(clean, "per_class_accuracy");
   if (pca.is_array() && !pca.empty()) {
     Series s{"", {}, {}, {}};

@@ -11,23 +11,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/cli_run.h"
 #include "kdaug/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string out, log;
-};
-Result run(std::vector<std::string> args) {
-  args.insert(args.begin(), "kdaug");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, log;
-  const int code = kdaug::cli::run(static_cast<int>(argv.size()), argv.data(), {out, log, false});
-  return {code, out.str(), log.str()};
-}
+using kdaug_test::Result;
+using kdaug_test::run;
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;

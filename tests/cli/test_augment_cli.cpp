@@ -4,29 +4,21 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 
+#include "cli/cli_run.h"
 #include "kdaug/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string out, log;
-};
-Result run(std::vector<std::string> args) {
-  args.insert(args.begin(), "kdaug");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, log;
-  const int code = kdaug::cli::run(static_cast<int>(argv.size()), argv.data(), {out, log, false});
-  return {code, out.str(), log.str()};
-}
+using kdaug_test::Result;
+using kdaug_test::run;
 fs::path temp_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / ("kdaug_augcli_" + name);
+  const auto d = fs::temp_directory_path() / ("kdaug_augcli_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/cli_run.h"
 #include "kdaug/cli.h"
 #include "kdaug/models/checkpoint.h"
 #include "kdaug/models/registry.h"
@@ -16,18 +17,8 @@
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string out, log;
-};
-Result run(std::vector<std::string> args) {
-  args.insert(args.begin(), "kdaug");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, log;
-  const int code = kdaug::cli::run(static_cast<int>(argv.size()), argv.data(), {out, log, false});
-  return {code, out.str(), log.str()};
-}
+using kdaug_test::Result;
+using kdaug_test::run;
 void expect_error(const Result& r, const std::string& needle) {
   EXPECT_EQ(r.code, 1) << r.log;
   const auto at = r.log.find("kdaug: error: ");

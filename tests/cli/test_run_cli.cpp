@@ -4,26 +4,18 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <sstream>
 
+#include "cli/cli_run.h"
 #include "kdaug/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-struct Result {
-  int code;
-  std::string out, log;
-};
-Result run(std::vector<std::string> args) {
-  args.insert(args.begin(), "kdaug");
-  std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, log;
-  const int code = kdaug::cli::run(static_cast<int>(argv.size()), argv.data(), {out, log, false});
-  return {code, out.str(), log.str()};
-}
+using kdaug_test::Result;
+using kdaug_test::run;
 void expect_error(const Result& r, const std::string& needle) {
   EXPECT_NE(r.code, 0);
   const auto at = r.log.find("kdaug: error: ");
@@ -33,7 +25,7 @@ void expect_error(const Result& r, const std::string& needle) {
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 }
 std::string temp_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / ("kdaug_run_cli_" + name);
+  const auto d = fs::temp_directory_path() / ("kdaug_run_cli_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   return d.string();
 }

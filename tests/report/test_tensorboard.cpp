@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <string>
 
@@ -22,7 +23,7 @@ using namespace kdaug::report;
 
 namespace {
 std::string temp_dir(const std::string& name) {
-  const auto d = fs::temp_directory_path() / ("kdaug_tb_" + name);
+  const auto d = fs::temp_directory_path() / ("kdaug_tb_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   return d.string();
 }

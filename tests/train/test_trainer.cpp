@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <unistd.h>
 #include <sstream>
 
 #include "kdaug/core/error.h"
@@ -42,7 +43,7 @@ train::TrainOptions tiny_options(const std::string& dir) {
   fs::remove_all(dir);
   return o;
 }
-std::string tmp(const std::string& n) { return (fs::temp_directory_path() / ("kdaug_train_" + n)).string(); }
+std::string tmp(const std::string& n) { return (fs::temp_directory_path() / ("kdaug_train_" + n + "_" + std::to_string(::getpid()))).string(); }
 at::Tensor flat_params(models::ClassifierImpl& m) {
   std::vector<at::Tensor> ps;
   for (auto& p : m.parameters()) ps.push_back(p.detach().flatten());

@@ -2,6 +2,8 @@
 // (stderr) captured, the exit code returned.
 #pragma once
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +25,14 @@ inline Result run(std::vector<std::string> args) {
   std::ostringstream out, log;
   const int code = kdaug::cli::run(static_cast<int>(argv.size()), argv.data(), {out, log, false});
   return {code, out.str(), log.str()};
+}
+
+// The whole file as a string ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace kdaug_test

@@ -19,12 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 using kdaug_test::Result;
 using kdaug_test::run;
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using kdaug_test::slurp;
 nlohmann::json load_json(const fs::path& p) { return nlohmann::json::parse(slurp(p)); }
 size_t count(const std::string& s, const std::string& needle) {
   size_t n = 0;

@@ -17,12 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 using kdaug_test::Result;
 using kdaug_test::run;
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using kdaug_test::slurp;
 }  // namespace
 
 TEST(ReportCli, WritesTheReport) {

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "detail.h"
 #include "kdaug/core/error.h"
@@ -20,13 +22,27 @@ void check_attack_inputs(const char* what, const at::Tensor& x, const at::Tensor
 }
 
 // Per-sample cross-entropy and its gradient with respect to the input only (the parameters'
-// .grad is left alone: autograd::grad rather than backward()).
+// .grad is left alone: autograd::grad rather than backward()). The loss is per sample and the
+// model is in eval mode, so each image's gradient depends on that image alone: on the CPU the
+// batch is taken detail::kCpuForwardBatch images at a time, for the speed reason given there.
 std::pair<at::Tensor, at::Tensor> loss_and_grad(models::ClassifierImpl& model, const at::Tensor& x,
                                                 const at::Tensor& y) {
-  auto xv = x.detach().requires_grad_(true);
-  auto loss = at::cross_entropy_loss(model.forward(xv), y, {}, at::Reduction::None);
-  auto grad = torch::autograd::grad({loss.sum()}, {xv})[0];
-  return {loss.detach(), grad.detach()};
+  auto one = [&](const at::Tensor& xc, const at::Tensor& yc) {
+    auto xv = xc.detach().requires_grad_(true);
+    auto loss = at::cross_entropy_loss(model.forward(xv), yc, {}, at::Reduction::None);
+    auto grad = torch::autograd::grad({loss.sum()}, {xv})[0];
+    return std::make_pair(loss.detach(), grad.detach());
+  };
+  const int64_t n = x.size(0), chunk = detail::kCpuForwardBatch;
+  if (!x.device().is_cpu() || n <= chunk) return one(x, y);
+  std::vector<at::Tensor> losses, grads;
+  for (int64_t i = 0; i < n; i += chunk) {
+    const int64_t b = std::min(chunk, n - i);
+    auto [l, g] = one(x.narrow(0, i, b), y.narrow(0, i, b));
+    losses.push_back(l);
+    grads.push_back(g);
+  }
+  return {at::cat(losses, 0), at::cat(grads, 0)};
 }
 
 }  // namespace
@@ -64,7 +80,7 @@ at::Tensor pgd(models::ClassifierImpl& model, const at::Tensor& x, const at::Ten
     at::Tensor loss;
     {
       torch::NoGradGuard no_grad;
-      loss = at::cross_entropy_loss(model.forward(xa), y, {}, at::Reduction::None);
+      loss = at::cross_entropy_loss(detail::forward_in_chunks(model, xa), y, {}, at::Reduction::None);
     }
     if (r == 0) {
       best = xa;
@@ -108,7 +124,7 @@ AdversarialReport evaluate_adversarial(models::ClassifierImpl& model, const data
     const auto y = test.labels.narrow(0, i, bs).to(device);
     auto accuracy_on = [&](const at::Tensor& xa) {
       torch::NoGradGuard no_grad;
-      return detail::count_correct(model.forward(xa), y);
+      return detail::count_correct(detail::forward_in_chunks(model, xa), y);
     };
     clean += accuracy_on(x);
     done += bs;

@@ -2,8 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "kdaug/core/error.h"
 
@@ -30,6 +32,17 @@ at::Tensor to_float01(const at::Tensor& images, c10::Device device) {
   TORCH_CHECK(at::isFloatingType(images.scalar_type()), "images must be uint8 or floating, got ",
               images.scalar_type());
   return images.to(device, at::kFloat);
+}
+
+at::Tensor forward_in_chunks(models::ClassifierImpl& model, const at::Tensor& x) {
+  const int64_t n = x.size(0);
+  if (!x.device().is_cpu() || n <= kCpuForwardBatch) return model.forward(x);
+  std::vector<at::Tensor> out;
+  out.reserve(static_cast<size_t>((n + kCpuForwardBatch - 1) / kCpuForwardBatch));
+  for (int64_t i = 0; i < n; i += kCpuForwardBatch) {
+    out.push_back(model.forward(x.narrow(0, i, std::min(kCpuForwardBatch, n - i))));
+  }
+  return at::cat(out, 0);
 }
 
 int64_t checked_count(const data::Dataset& dataset, int64_t limit, const char* what) {

@@ -25,7 +25,7 @@ at::Tensor predict_logits(models::ClassifierImpl& model, const at::Tensor& image
   for (int64_t i = 0; i < n; i += batch_size) {
     const int64_t b = std::min(batch_size, n - i);
     auto x = detail::to_float01(images.narrow(0, i, b), device);
-    out.push_back(model.forward(x).to(at::kCPU, at::kFloat));
+    out.push_back(detail::forward_in_chunks(model, x).to(at::kCPU, at::kFloat));
     if (bar) bar->update(i + b);
   }
   if (bar) bar->finish();

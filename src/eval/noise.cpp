@@ -30,7 +30,7 @@ NoiseSweepReport noise_sweep(models::ClassifierImpl& model, const data::Dataset&
     const auto z = at::randn(x.sizes(), gen, at::kFloat).to(device);
     for (size_t k = 0; k < m; ++k) {
       const auto xn = o.sigmas[k] > 0 ? (x + z * o.sigmas[k]).clamp_(0, 1) : x;
-      const auto logits = model.forward(xn);
+      const auto logits = detail::forward_in_chunks(model, xn);
       correct[k] += detail::count_correct(logits, y);
       nll_sum[k] += at::nll_loss(at::log_softmax(logits.to(at::kDouble), 1), y, {}, at::Reduction::Sum).item<double>();
       if (bar) bar->update(i * static_cast<int64_t>(m) + bs * static_cast<int64_t>(k + 1));

@@ -216,3 +216,25 @@ TEST(EvalAdversarial, BadOptionsThrowWithTheValue) {
   o.eps = {0.1, -1};
   EXPECT_THROW(evaluate_adversarial(t.model, t.test, o), kdaug::Error);
 }
+
+// On the CPU the gradients of a large batch are taken in chunks (speed); each image's attack
+// depends on that image alone, so a batch gives what its slices give.
+TEST(EvalAdversarial, PgdOnALargeBatchEqualsPgdOnItsSlices) {
+  auto& t = trained();
+  const auto x = images01(t.test, 150);
+  const auto y = t.test.labels.narrow(0, 0, 150);
+  PgdOptions po;
+  po.eps = 0.1;
+  po.steps = 3;
+  po.random_start = false;
+  const auto whole = pgd(t.model, x, y, po);
+  std::vector<at::Tensor> parts;
+  for (int64_t i = 0; i < 150; i += 10) parts.push_back(pgd(t.model, x.narrow(0, i, 10), y.narrow(0, i, 10), po));
+  const auto sliced = at::cat(parts, 0);
+  // Equal up to a sign flip of a gradient component that is zero up to rounding.
+  const double differing = whole.ne(sliced).to(at::kDouble).mean().item<double>();
+  EXPECT_LT(differing, 1e-3);
+  EXPECT_TRUE(at::allclose(fgsm(t.model, x, y, 0.05), at::cat({fgsm(t.model, x.narrow(0, 0, 70), y.narrow(0, 0, 70), 0.05),
+                                                               fgsm(t.model, x.narrow(0, 70, 80), y.narrow(0, 70, 80), 0.05)}),
+                           0, 1e-6));
+}

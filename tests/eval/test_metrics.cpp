@@ -120,3 +120,18 @@ TEST(EvalMetrics, BadInputsThrowWithTheValue) {
   auto d4 = index_dataset(hand_labels(), 4);
   expect_msg([&] { evaluate(model, d4, {}); }, "4 classes");
 }
+
+// On the CPU the forward pass takes a large batch in chunks (speed): same logits as one pass.
+TEST(EvalMetrics, PredictLogitsOfALargeBatchEqualsOneForwardPass) {
+  SmallCnn model(1, 12, 12, 4);
+  model.eval();
+  const auto d = quadrant_dataset(150, 12, 12, 4);
+  const auto logits = predict_logits(model, d.images, 150);
+  at::Tensor ref;
+  {
+    c10::InferenceMode guard;
+    ref = model.forward(d.images.to(at::kFloat) / 255.0);
+  }
+  ASSERT_EQ(logits.sizes(), ref.sizes());
+  EXPECT_TRUE(at::allclose(logits, ref, 1e-5, 1e-6)) << (logits - ref).abs().max().item<double>();
+}

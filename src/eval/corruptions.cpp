@@ -8,7 +8,10 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <map>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "detail.h"
 #include "jpeg.h"
@@ -59,16 +62,65 @@ constexpr std::array<int, 5> kDottedLines{1, 2, 3, 4, 5};
 constexpr double kDottedWidth = 1.5;   // x side/28 pixels
 constexpr double kDottedPeriod = 4.0;  // dash + gap, x side/28 pixels
 
+// One batch under one corruption. The random draws depend on the seed and the corruption but
+// not on the severity (the severities are nested), so when several severities of the same batch
+// are made, the draws of the first are recorded and replayed to the next ones, and memo() keeps
+// what is computed from the draws alone; the images are bit for bit those of separate calls.
 struct Batch {
+  Batch(at::Tensor images, uint64_t seed_)
+      : x(std::move(images)), seed(seed_), n(x.size(0)), c(x.size(1)), h(x.size(2)), w(x.size(3)),
+        gen(make_generator(seed)) {}
   at::Tensor x;  // float [N,C,H,W] in [0,1]
-  at::Generator gen;
+  uint64_t seed;
   int64_t n, c, h, w;
+  at::Generator gen;
+  std::vector<at::Tensor> draws;  // every rand/randn so far, in order
+  size_t next = 0;                // index of the next draw (== draws.size() unless replaying)
+  struct Memo {
+    at::Tensor value;
+    size_t draws_before, draws_after;
+  };
+  std::map<std::string, Memo> memos;
+
   double side() const { return static_cast<double>(std::min(h, w)); }
   double px(double at28) const { return at28 * side() / 28.0; }  // a length given for 28x28 images
   // Uniform [0,1) / standard normal draws on the CPU generator, moved to the images' device.
-  at::Tensor rand(at::IntArrayRef size) { return at::rand(size, gen, at::kFloat).to(x.device()); }
-  at::Tensor randn(at::IntArrayRef size) { return at::randn(size, gen, at::kFloat).to(x.device()); }
+  // The returned tensors are shared between severities: never modify them in place.
+  at::Tensor rand(at::IntArrayRef size) {
+    return draw([&] { return at::rand(size, gen, at::kFloat).to(x.device()); });
+  }
+  at::Tensor randn(at::IntArrayRef size) {
+    return draw([&] { return at::randn(size, gen, at::kFloat).to(x.device()); });
+  }
   at::Tensor sign(int64_t count) { return at::where(rand({count}) < 0.5, -1.0f, 1.0f); }
+  // f() computed once per batch: f must depend only on the images and on draws it makes itself.
+  at::Tensor memo(const std::string& key, const std::function<at::Tensor()>& f) {
+    auto it = memos.find(key);
+    if (it != memos.end()) {
+      TORCH_INTERNAL_ASSERT(it->second.draws_before == next, "corruption memo '", key, "' out of order");
+      next = it->second.draws_after;
+      return it->second.value;
+    }
+    const size_t before = next;
+    auto v = f();
+    memos.emplace(key, Memo{v, before, next});
+    return v;
+  }
+  // Starts the next severity: a fresh generator (for draws made on it directly, such as
+  // at::poisson's) and the recorded draws from the first.
+  void restart() {
+    gen = make_generator(seed);
+    next = 0;
+  }
+
+ private:
+  template <class F>
+  at::Tensor draw(F&& f) {
+    if (next < draws.size()) return draws[next++];
+    draws.push_back(f());
+    next = draws.size();
+    return draws.back();
+  }
 };
 
 // Depthwise separable Gaussian blur with edge replication; sigma in pixels.
@@ -201,11 +253,17 @@ at::Tensor translate(Batch& b, int s) {
 
 at::Tensor elastic(Batch& b, int s) {
   // Simard et al. 2003: a smoothed random displacement field, here scaled to a given RMS length.
-  auto field = gaussian_blur(b.randn({b.n, 2, b.h, b.w}), kElasticSmoothFraction * b.side());
-  auto rms = field.pow(2).mean({1, 2, 3}, /*keepdim=*/true).sqrt().clamp_min(1e-12);
-  field = field / rms * (kElasticRmsFraction[s] * b.side());
-  auto eye = at::tensor({1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f}, b.x.options()).view({1, 2, 3}).expand({b.n, 2, 3});
-  auto grid = F::affine_grid(eye, b.x.sizes(), /*align_corners=*/false);
+  // The smoothed field at unit RMS and the identity grid do not depend on the severity.
+  auto unit = b.memo("unit_field", [&] {
+    auto field = gaussian_blur(b.randn({b.n, 2, b.h, b.w}), kElasticSmoothFraction * b.side());
+    auto rms = field.pow(2).mean({1, 2, 3}, /*keepdim=*/true).sqrt().clamp_min(1e-12);
+    return field / rms;
+  });
+  auto field = unit * (kElasticRmsFraction[s] * b.side());
+  auto grid = b.memo("identity_grid", [&] {
+    auto eye = at::tensor({1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f}, b.x.options()).view({1, 2, 3}).expand({b.n, 2, 3});
+    return F::affine_grid(eye, b.x.sizes(), /*align_corners=*/false);
+  });
   auto norm = at::stack({field.select(1, 0) / (b.w / 2.0), field.select(1, 1) / (b.h / 2.0)}, 3);
   return F::grid_sample(b.x, grid + norm,
                         F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false))
@@ -349,9 +407,10 @@ std::vector<std::string> corruption_names() {
   return names;
 }
 
-at::Tensor corrupt(const at::Tensor& images, const std::string& name, int severity, uint64_t seed) {
+std::vector<at::Tensor> corrupt_severities(const at::Tensor& images, const std::string& name,
+                                           const std::vector<int>& severities, uint64_t seed) {
   const CorruptionFn fn = find_corruption(name);
-  check_severity(severity);
+  for (int s : severities) check_severity(s);
   KDAUG_CHECK(images.defined() && (images.dim() == 4 || images.dim() == 3),
               "corrupt: images must be [N,C,H,W] or [C,H,W], got ", images.defined() ? images.sizes() : at::IntArrayRef{});
   KDAUG_CHECK(at::isFloatingType(images.scalar_type()), "corrupt: images must be floating point in [0,1], got ",
@@ -359,11 +418,23 @@ at::Tensor corrupt(const at::Tensor& images, const std::string& name, int severi
   const bool single = images.dim() == 3;
   auto x = single ? images.unsqueeze(0) : images;
   KDAUG_CHECK(x.size(1) == 1 || x.size(1) == 3, "corrupt: images must have 1 or 3 channels, got ", x.size(1));
-  if (x.size(0) == 0) return images.clone();
-  Batch b{x.to(at::kFloat).contiguous(), make_generator(derive_seed(seed, name)), x.size(0), x.size(1), x.size(2),
-          x.size(3)};
-  auto y = fn(b, severity - 1).to(images.scalar_type());
-  return single ? y.squeeze(0) : y;
+  std::vector<at::Tensor> out;
+  out.reserve(severities.size());
+  if (x.size(0) == 0) {
+    for (size_t i = 0; i < severities.size(); ++i) out.push_back(images.clone());
+    return out;
+  }
+  Batch b(x.to(at::kFloat).contiguous(), derive_seed(seed, name));
+  for (int s : severities) {
+    b.restart();
+    auto y = fn(b, s - 1).to(images.scalar_type());
+    out.push_back(single ? y.squeeze(0) : y);
+  }
+  return out;
+}
+
+at::Tensor corrupt(const at::Tensor& images, const std::string& name, int severity, uint64_t seed) {
+  return corrupt_severities(images, name, {severity}, seed).front();
 }
 
 std::vector<CorruptionReport> evaluate_corruptions(const std::vector<models::ClassifierImpl*>& models,
@@ -401,7 +472,7 @@ std::vector<CorruptionReport> evaluate_corruptions(const std::vector<models::Cla
     const auto y = test.labels.narrow(0, i, bs);
     auto score = [&](const at::Tensor& images, int64_t* counts) {
       for (size_t k = 0; k < m; ++k) {
-        const auto logits = models[k]->forward(images.to(devices[k]));
+        const auto logits = detail::forward_in_chunks(*models[k], images.to(devices[k]));
         counts[k] += detail::count_correct(logits, y.to(logits.device()));
       }
     };
@@ -409,10 +480,11 @@ std::vector<CorruptionReport> evaluate_corruptions(const std::vector<models::Cla
     done += bs;
     const uint64_t seed = derive_seed(opts.seed, "corrupt", static_cast<uint64_t>(chunk));
     for (size_t c = 0; c < names.size(); ++c) {
+      // All severities at once: the random draws are made once and replayed (same images).
+      const auto xcs = corrupt_severities(x, names[c], opts.severities, seed);
       for (size_t s = 0; s < opts.severities.size(); ++s) {
-        const auto xc = corrupt(x, names[c], opts.severities[s], seed);
         std::vector<int64_t> counts(m, 0);
-        score(xc, counts.data());
+        score(xcs[s], counts.data());
         for (size_t k = 0; k < m; ++k) correct[k][c][s] += counts[k];
         done += bs;
         if (bar) bar->update(done, names[c]);

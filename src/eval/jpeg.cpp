@@ -3,6 +3,7 @@
 // included.
 #include "jpeg.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -38,21 +39,27 @@ at::Tensor jpeg_round_trip(const at::Tensor& images, int quality) {
                    .contiguous();
   auto out = at::empty_like(bytes);
   const int64_t per_image = h * w * c;
-  std::vector<unsigned char> buffer;
-  for (int64_t i = 0; i < n; ++i) {
-    buffer.clear();
-    const int ok = stbi_write_jpg_to_func(append_bytes, &buffer, static_cast<int>(w), static_cast<int>(h),
-                                          static_cast<int>(c), bytes.data_ptr<uint8_t>() + i * per_image, quality);
-    TORCH_CHECK(ok != 0 && !buffer.empty(), "jpeg_round_trip: stb failed to encode image ", i);
-    int dw = 0, dh = 0, dc = 0;
-    unsigned char* decoded = stbi_load_from_memory(buffer.data(), static_cast<int>(buffer.size()), &dw, &dh, &dc,
-                                                   static_cast<int>(c));
-    TORCH_CHECK(decoded != nullptr, "jpeg_round_trip: stb failed to decode image ", i, ": ", stbi_failure_reason());
-    const bool same = dw == w && dh == h;
-    if (same) std::memcpy(out.data_ptr<uint8_t>() + i * per_image, decoded, static_cast<size_t>(per_image));
-    stbi_image_free(decoded);
-    TORCH_CHECK(same, "jpeg_round_trip: decoded size ", dw, "x", dh, " differs from ", w, "x", h);
-  }
+  // Images are independent: encode and decode them in parallel (stb keeps no mutable global
+  // state on these paths), each thread with its own buffer.
+  const uint8_t* src = bytes.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  at::parallel_for(0, n, /*grain_size=*/16, [&](int64_t begin, int64_t end) {
+    std::vector<unsigned char> buffer;
+    for (int64_t i = begin; i < end; ++i) {
+      buffer.clear();
+      const int ok = stbi_write_jpg_to_func(append_bytes, &buffer, static_cast<int>(w), static_cast<int>(h),
+                                            static_cast<int>(c), src + i * per_image, quality);
+      TORCH_CHECK(ok != 0 && !buffer.empty(), "jpeg_round_trip: stb failed to encode image ", i);
+      int dw = 0, dh = 0, dc = 0;
+      unsigned char* decoded = stbi_load_from_memory(buffer.data(), static_cast<int>(buffer.size()), &dw, &dh, &dc,
+                                                     static_cast<int>(c));
+      TORCH_CHECK(decoded != nullptr, "jpeg_round_trip: stb failed to decode image ", i, ": ", stbi_failure_reason());
+      const bool same = dw == w && dh == h;
+      if (same) std::memcpy(dst + i * per_image, decoded, static_cast<size_t>(per_image));
+      stbi_image_free(decoded);
+      TORCH_CHECK(same, "jpeg_round_trip: decoded size ", dw, "x", dh, " differs from ", w, "x", h);
+    }
+  });
   return out.permute({0, 3, 1, 2}).to(images.device(), at::kFloat).div_(255.0).contiguous();
 }
 

@@ -201,3 +201,41 @@ TEST(EvalCorruptions, PreviewGridHasEveryCorruptionAndSeverity) {
   expect_error_mentions([&] { corruptions_preview_grid(img, 3, 0); }, "got 0");
   expect_error_mentions([&] { corruptions_preview_grid(garments(1, 8, 8), 3); }, "[4, 1, 8, 8]");
 }
+
+// The suite makes all severities of a batch in one call (draws recorded once and replayed):
+// the images must be bit for bit those of separate calls, in any order of severities.
+TEST(EvalCorruptions, SeveritiesAtOnceEqualSeparateCallsBitForBit) {
+  for (auto [c, h, w] : {std::tuple<int64_t, int64_t, int64_t>{1, 28, 28}, {3, 20, 36}}) {
+    const auto x = garments(c, h, w);
+    const std::vector<int> sev{5, 1, 3, 2, 4};
+    for (const auto& name : corruption_names()) {
+      SCOPED_TRACE(name + " at " + std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w));
+      const auto all = corrupt_severities(x, name, sev, 11);
+      ASSERT_EQ(all.size(), sev.size());
+      for (size_t i = 0; i < sev.size(); ++i) {
+        EXPECT_TRUE(all[i].equal(corrupt(x, name, sev[i], 11))) << "severity " << sev[i];
+      }
+    }
+  }
+  const auto one = garments(1, 28, 28)[0];
+  EXPECT_TRUE(corrupt_severities(one, "elastic", {2}, 0).front().equal(corrupt(one, "elastic", 2, 0)));
+  EXPECT_TRUE(corrupt_severities(one, "fog", {}, 0).empty());
+  expect_error_mentions([&] { corrupt_severities(one, "fog", {1, 6}, 0); }, "got 6");
+}
+
+// JPEG runs image by image in parallel: a batch gives what each image gives alone.
+TEST(EvalCorruptions, JpegOfABatchEqualsJpegOfEachImage) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  auto g = garments(3, 32, 32);
+  const auto x = at::cat({g, g.flip(3), g.flip(2), g.transpose(2, 3), g * 0.7, g.roll(5, 3), g.roll(-4, 2), 1 - g,
+                          g.flip(2).flip(3), g * 0.5 + 0.25});
+  ASSERT_EQ(x.size(0), 40);
+  for (int s : {1, 5}) {
+    const auto batch = corrupt(x, "jpeg", s, 0);
+    for (int64_t i = 0; i < x.size(0); ++i) {
+      EXPECT_TRUE(batch[i].equal(corrupt(x[i], "jpeg", s, 0))) << "image " << i << " severity " << s;
+    }
+  }
+  at::set_num_threads(threads);
+}

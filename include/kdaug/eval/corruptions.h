@@ -33,6 +33,12 @@ std::vector<std::string> corruption_names();
 // severity outside 1..5, or images of the wrong rank, channel count or dtype.
 at::Tensor corrupt(const at::Tensor& images, const std::string& name, int severity, uint64_t seed);
 
+// The same images at several severities: element i is corrupt(images, name, severities[i], seed),
+// bit for bit, but the random draws (and what is computed from them alone, such as the smoothed
+// displacement field of `elastic`) are made once for all severities. Same errors as corrupt().
+std::vector<at::Tensor> corrupt_severities(const at::Tensor& images, const std::string& name,
+                                           const std::vector<int>& severities, uint64_t seed);
+
 struct CorruptionOptions {
   std::vector<std::string> names;         // corruptions to run (empty = all)
   std::vector<int> severities{1, 2, 3, 4, 5};

@@ -178,7 +178,7 @@ void add_eval_options(CLI::App& e, EvalArgs& a) {
   e.add_option("--teacher", a.teacher, "teacher checkpoint (fidelity: agreement and KL)");
   e.add_option("--baseline", a.baseline, "baseline checkpoint: corruption errors relative to it (mCE)");
   e.add_option("--json", a.json_out, "where to write eval.json (default: beside the checkpoint)");
-  e.add_option("--batch-size", a.batch_size, "images per forward pass")->capture_default_str();
+  e.add_option("--batch-size", a.batch_size, "images corrupted, noised or attacked together (decides the random draws; on the CPU the model takes 64 at a time)")->capture_default_str();
   e.add_option("--noise-sigmas", a.noise_sigmas, "noise sweep: std of the Gaussian noise on [0,1] images")
       ->capture_default_str();
   e.add_option("--corruptions", a.corruptions, "corruptions to run (default: all 21)");

@@ -47,7 +47,8 @@ struct AdversarialOptions {
   bool random_start = true;
   int restarts = 1;
   uint64_t seed = 0;         // batch i of eps e uses derive_seed(seed, "pgd", ...)
-  int64_t batch_size = 250;
+  int64_t batch_size = 250;  // images attacked together (their random starts are drawn at once);
+                             // on the CPU the gradients are taken 64 images at a time
   int64_t limit = 1000;      // attack only the first N test images (0 = all): PGD is costly
   std::ostream* progress = nullptr;
   bool interactive = false;

@@ -43,7 +43,8 @@ struct CorruptionOptions {
   std::vector<std::string> names;         // corruptions to run (empty = all)
   std::vector<int> severities{1, 2, 3, 4, 5};
   uint64_t seed = 0;                      // the suite's seed (chunk i uses derive_seed(seed, "corrupt", i))
-  int64_t batch_size = 500;               // images corrupted and evaluated at once (> 0)
+  int64_t batch_size = 500;               // images corrupted at once (> 0); decides the images.
+                                          // The forward passes take 64 at a time on the CPU.
   int64_t limit = 0;                      // use only the first N test images (0 = all)
   std::ostream* progress = nullptr;       // nullptr = silent
   bool interactive = false;

@@ -17,7 +17,7 @@ namespace kdaug::eval {
 
 // How a dataset is pushed through a model.
 struct EvalOptions {
-  int64_t batch_size = 500;           // images per forward pass (> 0)
+  int64_t batch_size = 500;           // images read at once (> 0); on the CPU the model takes 64 at a time
   int64_t limit = 0;                  // evaluate only the first N samples (0 = all)
   std::ostream* progress = nullptr;   // progress lines go here (nullptr = silent)
   bool interactive = false;           // redraw one line ('\r') instead of plain periodic lines

@@ -16,7 +16,7 @@ struct NoiseSweepOptions {
   std::vector<double> sigmas{0, 0.05, 0.1, 0.2, 0.3};  // std of the noise on [0,1] images (>= 0)
   uint64_t seed = 0;        // batch i uses derive_seed(seed, "noise", i); the same noise pattern
                             // (scaled) at every sigma
-  int64_t batch_size = 500;
+  int64_t batch_size = 500;  // images noised at once (decides the draws); the CPU forward takes 64 at a time
   int64_t limit = 0;        // first N test images (0 = all)
   std::ostream* progress = nullptr;
   bool interactive = false;

@@ -116,8 +116,15 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   }
   KDAUG_CHECK(!(views.replace_input || views.augmented) || !cfg->augment.empty(), "recipe ", r.source,
               ": the objective or train.input uses augmented views, but augment: is empty");
-  if (views.replace_input || views.augmented || views.perturbed || views.teacher_view) {
-    trainer.set_batch_transform(train::make_view_transform(cfg, views));
+  train::CachedTeacher cached;
+  if (r.teacher_cache) {
+    KDAUG_CHECK(objective != nullptr, "recipe ", r.source, ": teacher.cache needs an objective with teacher terms");
+    auto prepared = prepare_cache(r, splits, *teacher, *objective, *cfg, io);
+    cached = prepared.cached;
+    run["cache"] = prepared.info;
+  }
+  if (views.replace_input || views.augmented || views.perturbed || views.teacher_view || cached.cache) {
+    trainer.set_batch_transform(train::make_view_transform(cfg, views, cached));
   }
   io.log << "augment: " << (cfg->augment.empty() ? "none" : cfg->augment.describe())
          << "; perturb: " << (cfg->perturb.empty() ? "none" : cfg->perturb.describe()) << "\n";
@@ -144,6 +151,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   for (const auto& h : result.history) seconds += h.seconds;
   outcome.summary["train_seconds"] = seconds;
   outcome.summary["epochs"] = r.epochs;
+  if (run.contains("cache")) outcome.summary["cache"] = run["cache"];
   write_text_atomic((fs::path(out_dir) / "summary.json").string(), outcome.summary.dump(2) + "\n");
   return outcome;
 }

@@ -2,9 +2,11 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <ostream>
 
 #include "kdaug/core/config.h"
+#include "kdaug/core/progress.h"
 #include "kdaug/core/rng.h"
 #include "kdaug/eval/metrics.h"
 #include "kdaug/models/registry.h"
@@ -50,6 +52,73 @@ nlohmann::json summarize(models::ClassifierImpl& student, models::ClassifierImpl
     j["student"]["teacher_agreement"] = s_logits.argmax(1).eq(t_logits.argmax(1)).to(at::kDouble).mean().item<double>();
   }
   return j;
+}
+
+PreparedCache prepare_cache(const train::Recipe& r, const data::Splits& splits, const distill::Teacher& teacher,
+                            const distill::Objective& objective, const augment::AugmentConfig& cfg, const Io& io,
+                            int64_t stop_after_images) {
+  PreparedCache out;
+  out.cached.role = train::cached_role(objective, r.input == "augmented");
+  const bool whole_file = r.data.train_limit == 0;
+  const data::Dataset& ds = whole_file ? splits.source : splits.train;
+  const augment::Pipeline none;
+  const augment::Pipeline& views = out.cached.role == train::CachedRole::Original ? none : cfg.augment;
+
+  distill::CacheKey key;
+  key.teacher_checkpoint = r.teacher_checkpoint;
+  key.teacher_hash = distill::hash_file_hex(r.teacher_checkpoint);
+  key.teacher_options = "precision=" + teacher.options().precision +
+                        " channels_last=" + std::to_string(teacher.options().channels_last ? 1 : 0);
+  key.augment = views.empty() ? "identity" : views.describe();
+  key.augment_hash = distill::hash_bytes_hex(key.augment.data(), key.augment.size());
+  key.dataset = distill::dataset_identity(r.data.dataset + (whole_file ? "/train-file" : "/train-split"), ds.images,
+                                          ds.labels);
+  key.num_images = ds.size();
+  key.views = views.empty() ? 1 : r.cache.views;
+  key.num_classes = ds.num_classes;
+  key.storage = r.cache.storage;
+  key.topk = r.cache.topk;
+  key.seed = r.cache.seed;
+  const std::string path =
+      !r.cache.path.empty()
+          ? r.cache.path
+          : (std::filesystem::path("runs/cache") /
+             (std::filesystem::path(r.teacher_checkpoint).stem().string() + "-" + key.hash() + ".slc"))
+                .string();
+
+  const auto device = teacher.model()->parameters().front().device();
+  const int64_t batch = r.cache.batch_size;
+  const distill::LogitsFn logits = [&teacher, device, batch](const at::Tensor& x) {
+    std::vector<at::Tensor> parts;
+    for (int64_t i = 0; i < x.size(0); i += batch) {
+      parts.push_back(teacher(x.narrow(0, i, std::min(batch, x.size(0) - i)).to(device)).to(at::kCPU, at::kFloat));
+    }
+    return at::cat(parts);
+  };
+  distill::BuildOptions bo;
+  bo.log = &io.log;
+  bo.interactive = io.interactive;
+  bo.stop_after_images = stop_after_images;
+  const auto rep = distill::SoftLabelCache::ensure(path, key, ds.images, views, logits, r.cache.on_mismatch, bo);
+  out.info = {{"path", path},
+              {"views", key.views},
+              {"images", key.num_images},
+              {"storage", key.storage},
+              {"topk", key.topk},
+              {"bytes_per_view", key.bytes_per_view()},
+              {"built", rep.built},
+              {"resumed", rep.resumed},
+              {"complete", rep.complete},
+              {"build_seconds", rep.seconds}};
+  if (!rep.complete) return out;
+  auto cache = distill::SoftLabelCache::open(path, &key);
+  out.info["file_bytes"] = cache->file_bytes();
+  io.log << "soft-label cache " << path << ": " << key.num_images << " images x " << key.views << " views, "
+         << key.bytes_per_view() << " bytes per view (" << cache->file_bytes() << " bytes), "
+         << (rep.built ? "built in " + format_duration(rep.seconds) : std::string("reused")) << "\n";
+  out.cached.cache = cache;
+  if (whole_file && splits.train.origin.defined()) out.cached.origin = splits.train.origin;
+  return out;
 }
 
 double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test) {

@@ -12,6 +12,7 @@
 #include "kdaug/distill/teacher.h"
 #include "kdaug/models/model.h"
 #include "kdaug/train/recipe.h"
+#include "kdaug/train/views.h"
 
 namespace kdaug::cli {
 
@@ -27,6 +28,18 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
 // Gaussian noise at each sigma (pixel units, clamped, seeded), parameters, teacher agreement.
 nlohmann::json summarize(models::ClassifierImpl& student, models::ClassifierImpl* teacher,
                          const data::Dataset& test, const std::vector<double>& sigmas, uint64_t seed, const Io& io);
+
+// The soft-label cache a distilling recipe asks for (teacher.cache): reused when it matches,
+// resumed when a build was interrupted, (re)built otherwise. It covers the whole training file
+// (so runs with other seeds, whose validation splits differ, share it) unless data.train_limit
+// is set; then it covers the split the run trains on. `info` goes into summary.json.
+struct PreparedCache {
+  train::CachedTeacher cached;
+  nlohmann::json info;
+};
+PreparedCache prepare_cache(const train::Recipe& r, const data::Splits& splits, const distill::Teacher& teacher,
+                            const distill::Objective& objective, const augment::AugmentConfig& cfg, const Io& io,
+                            int64_t stop_after_images = 0);
 
 // Top-1 agreement of `teacher` as configured (e.g. bf16) with the same network in fp32 on `test`.
 double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test);

@@ -163,6 +163,8 @@ Dataset Dataset::subset(const at::Tensor& indices) const {
   Dataset out = *this;
   out.images = images.index_select(0, idx).contiguous();
   out.labels = labels.index_select(0, idx).contiguous();
+  const at::Tensor cpu_idx = idx.to(at::kCPU);
+  out.origin = origin.defined() ? origin.index_select(0, cpu_idx) : cpu_idx.clone();
   return out;
 }
 
@@ -171,6 +173,7 @@ Dataset Dataset::head(int64_t n) const {
   Dataset out = *this;
   out.images = images.slice(0, 0, n).contiguous();
   out.labels = labels.slice(0, 0, n).contiguous();
+  if (origin.defined()) out.origin = origin.slice(0, 0, n).contiguous();
   return out;
 }
 
@@ -213,6 +216,7 @@ Splits load_splits(const DataOptions& opts) {
   const int64_t n = tt.train.size();
   KDAUG_CHECK(opts.val_size >= 0 && opts.val_size < n, "val_size must be in [0, ", n, ") for ", opts.dataset,
               " (", n, " training samples), got ", opts.val_size);
+  s.source = tt.train;
   auto [train, val] = split_validation(tt.train, opts.val_size, opts.seed);
   s.train = train.head(opts.train_limit);
   s.val = val;

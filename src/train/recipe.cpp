@@ -52,13 +52,17 @@ Recipe parse_recipe(const YAML::Node& root, const std::string& source) {
     r.width_mult = get<double>(m, "width_mult", 1.0, "model");
 
     const auto t = root["teacher"];
-    check_keys(t, {"checkpoint", "recipe", "precision", "channels_last"}, "teacher");
+    check_keys(t, {"checkpoint", "recipe", "precision", "channels_last", "cache"}, "teacher");
     r.teacher_checkpoint = get<std::string>(t, "checkpoint", "", "teacher");
     r.teacher_recipe = get<std::string>(t, "recipe", "", "teacher");
     r.teacher_precision = get<std::string>(t, "precision", r.teacher_precision, "teacher");
     KDAUG_CHECK(r.teacher_precision == "fp32" || r.teacher_precision == "bf16",
                 "teacher.precision must be fp32 or bf16, got '", r.teacher_precision, "'");
     r.teacher_channels_last = get<bool>(t, "channels_last", r.teacher_channels_last, "teacher");
+    if (t && t["cache"] && !t["cache"].IsNull()) {
+      r.teacher_cache = true;
+      r.cache = distill::CacheOptions::from_yaml(t["cache"], "teacher.cache");
+    }
     KDAUG_CHECK(!t || !r.teacher_checkpoint.empty(),
                 "teacher.checkpoint: required when a teacher is given (where the teacher is, or is to be trained to)");
 

@@ -22,6 +22,10 @@ struct Dataset {
   std::string name;
   std::vector<std::string> class_names;
   std::vector<double> mean, std;
+  // int64 [N] (CPU): each sample's position in the file it was read from, kept through
+  // subset() and head() (undefined = the identity). The soft-label cache keys on it, so runs
+  // whose validation splits differ (other seeds) share one cache of the whole training file.
+  at::Tensor origin;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t channels() const { return images.size(1); }
@@ -45,6 +49,7 @@ Dataset read_cifar(const std::vector<std::string>& files, int64_t num_classes);
 // Train/validation/test for one named dataset.
 struct Splits {
   Dataset train, val, test;
+  Dataset source;  // the training file before the validation split (train and val are subsets of it)
 };
 
 struct DataOptions {

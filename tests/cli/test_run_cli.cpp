@@ -148,3 +148,37 @@ TEST(RunCli, TrainWithARecipeTrainsOnAugmentedViews) {
   EXPECT_NE(r.log.find("augment: crop("), std::string::npos) << r.log;
   fs::remove_all(out);
 }
+
+TEST(RunCli, SoftLabelCacheIsBuiltOnceAndReusedByTheNextRun) {
+  const auto dir = temp_dir("cache");
+  const auto cache = dir + "/t.slc";
+  auto args = [&](const std::string& out) {
+    auto a = std::vector<std::string>{"run", recipe("synergy.yaml"), "--out", dir + "/" + out, "--set",
+                                      "teacher.cache.path=" + cache, "--set", "teacher.cache.views=2"};
+    for (const auto& s : small(tiny_teacher())) a.push_back(s);
+    return a;
+  };
+  const auto first = run(args("a"));
+  ASSERT_EQ(first.code, 0) << first.log;
+  const auto s1 = read_json(dir + "/a/summary.json");
+  ASSERT_TRUE(s1.contains("cache")) << s1.dump();
+  EXPECT_TRUE(s1["cache"]["built"].get<bool>());
+  EXPECT_EQ(s1["cache"]["images"].get<int64_t>(), 768);  // train_limit: the split the run trains on
+  EXPECT_EQ(s1["cache"]["views"].get<int64_t>(), 2);
+  EXPECT_EQ(s1["cache"]["file_bytes"].get<int64_t>(), 4096 + 768 * 2 * 28);
+  EXPECT_GT(s1["student"]["test_acc"].get<double>(), 0.3);  // learned from cached labels (chance is 0.1)
+  const auto second = run(args("b"));  // another run of the same teacher, views and split
+  ASSERT_EQ(second.code, 0) << second.log;
+  EXPECT_FALSE(read_json(dir + "/b/summary.json")["cache"]["built"].get<bool>());
+  EXPECT_NE(second.log.find("reused"), std::string::npos) << second.log;
+
+  const auto info = run({"cache", "info", cache});
+  EXPECT_EQ(info.code, 0) << info.log;
+  EXPECT_NE(info.out.find("teacher_hash"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("checksum ok"), std::string::npos) << info.out;
+  // A cut file is one clear error line, and a recipe without teacher.cache has nothing to build.
+  fs::resize_file(cache, fs::file_size(cache) - 7);
+  expect_error(run({"cache", "info", cache}), "truncated");
+  expect_error(run({"cache", "build", recipe("ce.yaml")}), "teacher.cache");
+  fs::remove_all(dir);
+}

@@ -105,7 +105,7 @@ TEST(EvalAdversarial, ClampsToUnitRangeAndStaysInTheBall) {
 TEST(EvalAdversarial, PgdIsAtLeastAsStrongAsFgsmOnATrainedModel) {
   auto& t = trained();
   AdversarialOptions o;
-  o.eps = {0.05, 0.15};
+  o.eps = {0.05, 0.3};  // 0.3: strong enough that PGD flips some images of this easy toy task on every run
   o.pgd_steps = 10;
   o.batch_size = 64;
   o.limit = 0;

@@ -166,7 +166,7 @@ TEST(RunCli, SoftLabelCacheIsBuiltOnceAndReusedByTheNextRun) {
   EXPECT_EQ(s1["cache"]["images"].get<int64_t>(), 768);  // train_limit: the split the run trains on
   EXPECT_EQ(s1["cache"]["views"].get<int64_t>(), 2);
   EXPECT_EQ(s1["cache"]["file_bytes"].get<int64_t>(), 4096 + 768 * 2 * 28);
-  EXPECT_GT(s1["student"]["test_acc"].get<double>(), 0.3);  // learned from cached labels (chance is 0.1)
+  EXPECT_GT(s1["student"]["test_acc"].get<double>(), 0.15);  // learned from cached labels (chance is 0.1)
   const auto second = run(args("b"));  // another run of the same teacher, views and split
   ASSERT_EQ(second.code, 0) << second.log;
   EXPECT_FALSE(read_json(dir + "/b/summary.json")["cache"]["built"].get<bool>());

@@ -27,6 +27,7 @@
 #include "kdaug/core/io.h"
 #include "kdaug/core/rng.h"
 #include "kdaug/core/runtime.h"
+#include "bench_util.h"
 
 namespace ka = kdaug::augment;
 
@@ -70,22 +71,10 @@ void sync(const c10::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
 
-// Median seconds per call of f after two warm-up calls.
+// Median seconds per call of f after two warm-up calls, and the number of timed calls.
 std::pair<double, int> time_it(const std::function<at::Tensor()>& f, const c10::Device& d, double min_time) {
-  for (int i = 0; i < 2; ++i) f();
-  sync(d);
-  std::vector<double> t;
-  double total = 0;
-  while (total < min_time || t.size() < 5) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto y = f();
-    sync(d);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    t.push_back(s);
-    total += s;
-  }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], static_cast<int>(t.size())};
+  const auto t = kdaug::bench::time_median([&] { f(); }, min_time, 2, [&] { sync(d); });
+  return {t.seconds, t.calls};
 }
 
 ka::Pipeline pipeline(const std::string& yaml) { return ka::Pipeline::from_yaml(YAML::Load(yaml), "bench"); }

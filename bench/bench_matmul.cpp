@@ -19,6 +19,7 @@
 #include "kdaug/core/io.h"
 #include "kdaug/core/rng.h"
 #include "kdaug/core/runtime.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -50,22 +51,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Median seconds per call over repeated batches of calls lasting at least min_time in all.
-double time_call(const std::function<void()>& f, double min_time) {
-  f();  // warm-up (allocations, kernel selection)
-  std::vector<double> per_call;
-  double total = 0;
-  while (total < min_time || per_call.size() < 5) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    per_call.push_back(dt);
-    total += dt;
-  }
-  std::sort(per_call.begin(), per_call.end());
-  return per_call[per_call.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,7 +66,7 @@ int main(int argc, char** argv) {
       for (int64_t n : {256, 512, 1024, 2048}) {
         const auto a = at::randn({n, n}, gen).to(dtype), b = at::randn({n, n}, gen).to(dtype);
         at::Tensor c;
-        const double s = time_call([&] { c = at::mm(a, b); }, o.min_time);
+        const double s = kdaug::bench::time_median([&] { c = at::mm(a, b); }, o.min_time).seconds;
         const double gflops = 2.0 * static_cast<double>(n * n * n) / s / 1e9;
         const std::string name = dtype == at::kFloat ? "fp32" : "bf16";
         (dtype == at::kFloat ? peak_fp32 : peak_bf16) = std::max(dtype == at::kFloat ? peak_fp32 : peak_bf16, gflops);
@@ -89,8 +74,7 @@ int main(int argc, char** argv) {
         md << "| " << name << " | " << n << " | " << s * 1e3 << " | " << gflops << " |\n";
       }
     }
-    std::string cmd;
-    for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
+    const std::string cmd = kdaug::bench::command_line(argc, argv);
     nlohmann::json j = {{"benchmark", "matmul"},       {"command", cmd},
                         {"threads", threads},          {"runtime", kdaug::runtime_summary()},
                         {"peak_gflops_fp32", peak_fp32}, {"peak_gflops_bf16", peak_bf16},

@@ -39,10 +39,7 @@ int cmd_cache_build(const CacheArgs& a, const Io& io) {
                                 r.seed);
   KDAUG_CHECK(r.objective && !r.objective.IsNull(), "recipe ", a.recipe, ": teacher.cache needs an objective: block");
   const distill::Objective objective(distill::ObjectiveSpec::from_yaml(r.objective, "objective"));
-  distill::TeacherOptions to;
-  to.precision = r.teacher_precision;
-  to.channels_last = r.teacher_channels_last;
-  const auto teacher = distill::Teacher::load(r.teacher_checkpoint, device, to);
+  const auto teacher = load_teacher(r, device, io);
   const auto cfg = augment::augment_config_from_yaml(r.resolved);
   const auto prepared = prepare_cache(r, splits, teacher, objective, cfg, io, a.stop_after_images);
   if (!prepared.info["complete"].get<bool>()) {

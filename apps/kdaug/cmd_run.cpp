@@ -79,10 +79,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
                 "objective has teacher terms but the recipe names no teacher (teacher.checkpoint)");
   }
   if (r.distills()) {
-    distill::TeacherOptions to;
-    to.precision = r.teacher_precision;
-    to.channels_last = r.teacher_channels_last;
-    teacher = std::make_shared<distill::Teacher>(distill::Teacher::load(r.teacher_checkpoint, device, to));
+    teacher = std::make_shared<distill::Teacher>(load_teacher(r, device, io));
     const auto& ts = teacher->spec();
     KDAUG_CHECK(ts.in_channels == spec.in_channels && ts.num_classes == spec.num_classes, "teacher ",
                 r.teacher_checkpoint, " takes ", ts.in_channels, " channels and ", ts.num_classes,
@@ -126,8 +123,7 @@ RunOutcome run_recipe(const train::Recipe& r, const RunArgs& a, const std::strin
   if (views.replace_input || views.augmented || views.perturbed || views.teacher_view || cached.cache) {
     trainer.set_batch_transform(train::make_view_transform(cfg, views, cached));
   }
-  io.log << "augment: " << (cfg->augment.empty() ? "none" : cfg->augment.describe())
-         << "; perturb: " << (cfg->perturb.empty() ? "none" : cfg->perturb.describe()) << "\n";
+  io.log << "augment (x'): " << one_line(cfg->augment) << "\nperturb (x''): " << one_line(cfg->perturb) << "\n";
   report::write_augmentation_preview(o.run_dir, *cfg, splits.train, derive_seed(seed, "preview"), events.get());
   const auto result = trainer.fit(splits.train, splits.val.size() > 0 ? &splits.val : nullptr);
 

@@ -12,6 +12,7 @@
 #include "kdaug/report/tensorboard.h"
 #include "kdaug/train/trainer.h"
 #include "kdaug/train/views.h"
+#include "kdaug/run.h"
 
 namespace fs = std::filesystem;
 
@@ -85,7 +86,7 @@ int cmd_train(const TrainArgs& a, const Io& io) {
     v.replace_input = true;
     v.seed = derive_seed(a.rt.seed, "augment");
     trainer.set_batch_transform(train::make_view_transform(cfg, v));
-    io.log << "augment: " << cfg->augment.describe() << "\n";
+    io.log << "augment: " << one_line(cfg->augment) << "\n";
     report::write_augmentation_preview(o.run_dir, *cfg, splits.train, derive_seed(a.rt.seed, "preview"), events.get());
   }
   const auto result = trainer.fit(splits.train, splits.val.size() > 0 ? &splits.val : nullptr);

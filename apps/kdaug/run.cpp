@@ -121,6 +121,18 @@ PreparedCache prepare_cache(const train::Recipe& r, const data::Splits& splits, 
   return out;
 }
 
+distill::Teacher load_teacher(const train::Recipe& r, c10::Device device, const Io& io) {
+  distill::TeacherOptions to;
+  to.precision = r.teacher_precision;
+  to.channels_last = r.teacher_channels_last;
+  to.fold_bn = r.teacher_fold_bn;
+  auto teacher = distill::Teacher::load(r.teacher_checkpoint, device, to);
+  io.log << "teacher " << r.teacher_checkpoint << " (" << teacher.spec().name << ", " << to.precision
+         << (to.channels_last ? ", channels-last" : "") << "): " << teacher.folded_batch_norms()
+         << " BatchNorms folded into their convolutions\n";
+  return teacher;
+}
+
 double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test) {
   const auto x = test.images.to(at::kFloat).div_(255.0);
   const auto fp32 = eval::predict_logits(*teacher.model(), x).argmax(1);
@@ -132,6 +144,14 @@ double teacher_precision_agreement(const distill::Teacher& teacher, const data::
     same += teacher(x.narrow(0, i, n).to(dev)).argmax(1).cpu().eq(fp32.narrow(0, i, n).cpu()).sum().item<int64_t>();
   }
   return static_cast<double>(same) / static_cast<double>(std::max<int64_t>(x.size(0), 1));
+}
+
+std::string one_line(const augment::Pipeline& p) {
+  if (p.empty()) return "none";
+  std::string s = p.describe();
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  for (size_t i = s.find('\n'); i != std::string::npos; i = s.find('\n', i)) s.replace(i, 1, " -> ");
+  return s;
 }
 
 std::string summary_markdown(const nlohmann::json& s) {

@@ -41,8 +41,15 @@ PreparedCache prepare_cache(const train::Recipe& r, const data::Splits& splits, 
                             const distill::Objective& objective, const augment::AugmentConfig& cfg, const Io& io,
                             int64_t stop_after_images = 0);
 
+// The recipe's frozen teacher (teacher.checkpoint with teacher.precision, channels_last and
+// fold_bn) on `device`; logs what was folded.
+distill::Teacher load_teacher(const train::Recipe& r, c10::Device device, const Io& io);
+
 // Top-1 agreement of `teacher` as configured (e.g. bf16) with the same network in fp32 on `test`.
 double teacher_precision_agreement(const distill::Teacher& teacher, const data::Dataset& test);
+
+// A pipeline's ops on one line, in order ("crop(...) -> rotate(...)"), or "none".
+std::string one_line(const augment::Pipeline& p);
 
 // The summary as a Markdown table (teacher and student rows).
 std::string summary_markdown(const nlohmann::json& summary);

@@ -14,6 +14,7 @@ Teacher::Teacher(models::Classifier model, TeacherOptions options)
   KDAUG_CHECK(options_.precision == "fp32" || options_.precision == "bf16",
               "teacher precision must be fp32 or bf16, got '", options_.precision, "'");
   freeze();
+  if (options_.fold_bn) folded_ = model_->fold_batch_norm();
   if (options_.channels_last) models::to_channels_last(*model_);
 }
 

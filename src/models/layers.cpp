@@ -25,12 +25,44 @@ ConvImpl::ConvImpl(const ConvOptions& o) : opt_(o) {
 }
 
 at::Tensor ConvImpl::forward(const at::Tensor& x) {
-  at::Tensor y = at::conv2d(x, weight, /*bias=*/{}, {opt_.stride, opt_.stride}, {opt_.padding, opt_.padding},
+  at::Tensor y = at::conv2d(x, weight, bias, {opt_.stride, opt_.stride}, {opt_.padding, opt_.padding},
                             /*dilation=*/{1, 1}, opt_.groups);
   if (g_mac_sink != nullptr) {
     add_macs(y.size(2) * y.size(3) * opt_.kernel * opt_.kernel * (opt_.in / opt_.groups) * opt_.out);
   }
   return y;
+}
+
+void ConvImpl::fold(const torch::nn::BatchNorm2dImpl& bn) {
+  TORCH_CHECK(!folded(), "conv already has a BatchNorm folded in");
+  TORCH_CHECK(bn.running_mean.defined() && bn.running_mean.size(0) == opt_.out,
+              "BatchNorm of ", bn.running_mean.defined() ? bn.running_mean.size(0) : 0,
+              " channels cannot fold into a conv of ", opt_.out);
+  torch::NoGradGuard no_grad;
+  // In double, so that folding adds no rounding beyond the final cast.
+  const auto var = bn.running_var.to(at::kDouble);
+  const auto scale = bn.weight.to(at::kDouble) / (var + bn.options.eps()).sqrt();
+  const auto shift = bn.bias.to(at::kDouble) - bn.running_mean.to(at::kDouble) * scale;
+  const auto w = (weight.to(at::kDouble) * scale.reshape({-1, 1, 1, 1})).to(weight.scalar_type());
+  weight.set_data(w.contiguous(weight.suggest_memory_format()));
+  weight.set_requires_grad(false);
+  bias = register_buffer("folded_bias", shift.to(weight.scalar_type()));
+}
+
+torch::nn::Sequential fold_sequential(const torch::nn::Sequential& seq, int64_t* count) {
+  torch::nn::Sequential out;
+  const size_t n = seq->size();
+  for (size_t i = 0; i < n; ++i) {
+    auto* conv = seq->ptr(i)->as<ConvImpl>();
+    auto* bn = i + 1 < n ? seq->ptr(i + 1)->as<torch::nn::BatchNorm2dImpl>() : nullptr;
+    out->push_back(seq->begin()[static_cast<std::ptrdiff_t>(i)]);
+    if (conv != nullptr && bn != nullptr && !conv->folded()) {
+      conv->fold(*bn);
+      ++*count;
+      ++i;  // the BatchNorm is dropped
+    }
+  }
+  return out;
 }
 
 LinearImpl::LinearImpl(int64_t in, int64_t out) {
@@ -80,6 +112,14 @@ at::Tensor ZooModel::normalize(const at::Tensor& x) const {
   KDAUG_CHECK(x.dim() == 4 && x.size(1) == spec_.in_channels, spec_.name, " expects input [B, ",
               spec_.in_channels, ", H, W], got ", x.sizes());
   return (x - input_mean_) / input_std_;
+}
+
+int64_t ZooModel::fold_batch_norm() {
+  if (folded_ >= 0) return 0;
+  eval();
+  for (auto& p : parameters()) p.set_requires_grad(false);
+  folded_ = fold_conv_bn();
+  return folded_;
 }
 
 at::Tensor global_avg_pool(const at::Tensor& x) { return x.mean({2, 3}); }

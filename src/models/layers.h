@@ -41,7 +41,14 @@ class ConvImpl : public torch::nn::Module {
   explicit ConvImpl(const ConvOptions& o);
   at::Tensor forward(const at::Tensor& x);
   const ConvOptions& options() const { return opt_; }
+  // Folds the eval-mode BatchNorm `bn` that follows this conv into it, for inference:
+  // weight *= s and bias = beta - mean * s per output channel, s = gamma / sqrt(var + eps).
+  // Afterwards forward() computes conv + bias, which equals bn(conv(x)) in eval mode up to
+  // float rounding, and the BatchNorm must be skipped (conv_bn() does that).
+  void fold(const torch::nn::BatchNorm2dImpl& bn);
+  bool folded() const { return bias.defined(); }
   at::Tensor weight;
+  at::Tensor bias;  // undefined until fold(); then a buffer "folded_bias" [out]
 
  private:
   ConvOptions opt_;
@@ -62,6 +69,17 @@ Conv conv3x3(int64_t in, int64_t out, int64_t stride = 1, int64_t groups = 1);
 Conv conv1x1(int64_t in, int64_t out, int64_t stride = 1);
 torch::nn::BatchNorm2d batch_norm(int64_t channels);
 
+// bn(c(x)), or c(x) alone once c has folded bn in (ZooModel::fold_batch_norm).
+inline at::Tensor conv_bn(Conv& c, torch::nn::BatchNorm2d& bn, const at::Tensor& x) {
+  at::Tensor y = c(x);
+  return c->folded() ? y : bn(y);
+}
+
+// Folds every BatchNorm2d that directly follows a Conv in `seq` into that Conv and returns
+// the Sequential without those BatchNorms (same modules otherwise, shared, in order), so the
+// owner can swap it in with replace_module. *count grows by the number of folded pairs.
+torch::nn::Sequential fold_sequential(const torch::nn::Sequential& seq, int64_t* count);
+
 // Fills every parameter of `module` (in registration order, so the result depends only on the
 // architecture and the generator's seed):
 //   Conv:   Kaiming normal, fan_out = out * k * k, gain sqrt(2) (He et al. 2015, ReLU nets)
@@ -75,11 +93,17 @@ class ZooModel : public ClassifierImpl {
  public:
   explicit ZooModel(const ModelSpec& spec);
   at::Tensor forward(const at::Tensor& x) override { return forward_features(x).logits; }
+  int64_t fold_batch_norm() override;
 
  protected:
+  // The architecture's own folding (called once, in eval mode); returns the folded pairs.
+  virtual int64_t fold_conv_bn() { return 0; }
   // Checks x ([B, C, H, W], C = spec.in_channels) and returns (x - mean) / std.
   at::Tensor normalize(const at::Tensor& x) const;
   at::Tensor input_mean_, input_std_;
+
+ private:
+  int64_t folded_ = -1;  // pairs folded; -1 before fold_batch_norm()
 };
 
 // Global average pool [B, C, H, W] -> [B, C].

@@ -39,6 +39,11 @@ class InvertedResidualImpl : public torch::nn::Module {
     at::Tensor y = layers_->forward(x);
     return residual_ ? x + y : y;
   }
+  int64_t fold() {
+    int64_t n = 0;
+    layers_ = replace_module("layers", fold_sequential(layers_, &n));
+    return n;
+  }
 
  private:
   bool residual_;
@@ -98,6 +103,17 @@ class MobileNetV2Impl : public ZooModel {
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return tap_channels_; }
+
+ protected:
+  int64_t fold_conv_bn() override {
+    int64_t n = 0;
+    stem_ = replace_module("stem", fold_sequential(stem_, &n));
+    head_ = replace_module("head", fold_sequential(head_, &n));
+    for (auto& group : groups_) {
+      for (auto& child : group->children()) n += child->as<InvertedResidualImpl>()->fold();
+    }
+    return n;
+  }
 
  private:
   torch::nn::Sequential stem_, head_;

@@ -21,10 +21,16 @@ class BasicBlockImpl : public torch::nn::Module {
     }
   }
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor y = torch::relu(bn1(conv1(x)));
-    y = bn2(conv2(y));
-    at::Tensor s = shortcut_conv ? shortcut_bn(shortcut_conv(x)) : x;
+    at::Tensor y = torch::relu(conv_bn(conv1, bn1, x));
+    y = conv_bn(conv2, bn2, y);
+    at::Tensor s = shortcut_conv ? conv_bn(shortcut_conv, shortcut_bn, x) : x;
     return torch::relu(y + s);
+  }
+  int64_t fold() {
+    conv1->fold(*bn1);
+    conv2->fold(*bn2);
+    if (shortcut_conv) shortcut_conv->fold(*shortcut_bn);
+    return shortcut_conv ? 3 : 2;
   }
   Conv conv1;
   torch::nn::BatchNorm2d bn1;
@@ -56,7 +62,7 @@ class ResNetImpl : public ZooModel {
 
   Features forward_features(const at::Tensor& x) override {
     Features f;
-    at::Tensor h = torch::relu(stem_bn_(stem_conv_(normalize(x))));
+    at::Tensor h = torch::relu(conv_bn(stem_conv_, stem_bn_, normalize(x)));
     for (auto& stage : stages_) {
       h = stage->forward(h);
       f.taps.push_back(h);
@@ -65,6 +71,16 @@ class ResNetImpl : public ZooModel {
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return {16, 32, 64}; }
+
+ protected:
+  int64_t fold_conv_bn() override {
+    stem_conv_->fold(*stem_bn_);
+    int64_t n = 1;
+    for (auto& stage : stages_) {
+      for (auto& child : stage->children()) n += child->as<BasicBlockImpl>()->fold();
+    }
+    return n;
+  }
 
  private:
   Conv stem_conv_{nullptr};

@@ -62,6 +62,15 @@ class VggImpl : public ZooModel {
   }
   std::vector<int64_t> tap_channels() const override { return tap_channels_; }
 
+ protected:
+  int64_t fold_conv_bn() override {
+    int64_t n = 0;
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      blocks_[b] = replace_module("block" + std::to_string(b + 1), fold_sequential(blocks_[b], &n));
+    }
+    return n;
+  }
+
  private:
   std::vector<torch::nn::Sequential> blocks_;
   std::vector<bool> pool_;

@@ -52,13 +52,14 @@ Recipe parse_recipe(const YAML::Node& root, const std::string& source) {
     r.width_mult = get<double>(m, "width_mult", 1.0, "model");
 
     const auto t = root["teacher"];
-    check_keys(t, {"checkpoint", "recipe", "precision", "channels_last", "cache"}, "teacher");
+    check_keys(t, {"checkpoint", "recipe", "precision", "channels_last", "fold_bn", "cache"}, "teacher");
     r.teacher_checkpoint = get<std::string>(t, "checkpoint", "", "teacher");
     r.teacher_recipe = get<std::string>(t, "recipe", "", "teacher");
     r.teacher_precision = get<std::string>(t, "precision", r.teacher_precision, "teacher");
     KDAUG_CHECK(r.teacher_precision == "fp32" || r.teacher_precision == "bf16",
                 "teacher.precision must be fp32 or bf16, got '", r.teacher_precision, "'");
     r.teacher_channels_last = get<bool>(t, "channels_last", r.teacher_channels_last, "teacher");
+    r.teacher_fold_bn = get<bool>(t, "fold_bn", r.teacher_fold_bn, "teacher");
     if (t && t["cache"] && !t["cache"].IsNull()) {
       r.teacher_cache = true;
       r.cache = distill::CacheOptions::from_yaml(t["cache"], "teacher.cache");

@@ -53,6 +53,21 @@ TEST(Teacher, Bf16ChannelsLastAgreesWithFp32) {
   for (const auto& tap : f.taps) EXPECT_EQ(tap.scalar_type(), at::kFloat);
 }
 
+TEST(Teacher, FoldsBatchNormByDefaultAndAgreesWithTheUnfoldedTeacher) {
+  const auto x = images(64);
+  TeacherOptions plain;
+  plain.fold_bn = false;
+  Teacher unfolded(resnet8(4), plain);
+  Teacher folded(resnet8(4));  // same seed: the same weights
+  EXPECT_EQ(unfolded.folded_batch_norms(), 0);
+  EXPECT_EQ(folded.folded_batch_norms(), 9);  // stem, 3 blocks x 2, 2 projection shortcuts
+  const auto a = unfolded(x), b = folded(x);
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-4 * a.abs().max().item<double>() + 1e-5);
+  EXPECT_TRUE(a.argmax(1).equal(b.argmax(1)));
+  const auto fa = unfolded.features(x), fb = folded.features(x);
+  for (size_t i = 0; i < fa.taps.size(); ++i) EXPECT_TRUE(at::allclose(fa.taps[i], fb.taps[i], 1e-4, 1e-4));
+}
+
 TEST(Teacher, AutocastGuardsNest) {
   const auto x = images(8);
   Teacher fp32(resnet8(5));

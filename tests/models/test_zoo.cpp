@@ -322,3 +322,49 @@ TEST(Zoo, ModelNamesAreCanonicalAndBuildable) {
   }
   for (const auto& n : names) EXPECT_NO_THROW(km::check_model_spec(spec_of(n))) << n;
 }
+
+// BatchNorm folding (frozen teachers): the folded model gives the eval-mode model's outputs,
+// its BatchNorms are really skipped (poisoning their statistics afterwards changes nothing),
+// and a second fold folds nothing. Pre-activation WRN has no conv-then-BN pair to fold.
+TEST(Zoo, BatchNormFoldingKeepsOutputsAndSkipsTheBatchNorms) {
+  torch::NoGradGuard no_grad;
+  const std::vector<std::pair<std::string, int64_t>> cases = {
+      {"resnet8", 1 + 3 * 2 + 2}, {"resnet20", 1 + 9 * 2 + 2}, {"vgg11_bn", 8}, {"mobilenetv2", -1}, {"wrn_16_2", 0}};
+  for (const auto& [name, pairs] : cases) {
+    SCOPED_TRACE(name);
+    auto model = km::make_model(spec_of(name, 3, 16, 16), 7);
+    // Non-trivial statistics and affine parameters, as after training.
+    at::Generator gen = kdaug::make_generator(3);
+    for (auto& b : model->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.5, 0.5, gen);
+      if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0, gen);
+    }
+    for (auto& p : model->named_parameters()) {
+      if (p.key().find("bn") != std::string::npos || p.value().dim() == 1) p.value().uniform_(0.5, 1.5, gen);
+    }
+    model->eval();
+    const at::Tensor x = images(4, 3, 16, 16, 9);
+    const km::Features before = model->forward_features(x);
+    const int64_t folded = model->fold_batch_norm();
+    if (pairs >= 0) {
+      EXPECT_EQ(folded, pairs);
+    } else {
+      EXPECT_GT(folded, 20);  // mobilenetv2: stem, head and 2-3 per inverted residual block
+    }
+    EXPECT_EQ(model->fold_batch_norm(), 0);
+    if (folded > 0) {
+      // Every remaining BatchNorm was folded: poisoning them must not reach the output.
+      for (auto& b : model->named_buffers()) {
+        if (b.key().find("running_mean") != std::string::npos) b.value().fill_(std::nan(""));
+      }
+    }
+    const km::Features after = model->forward_features(x);
+    const double scale = before.logits.abs().max().item<double>();
+    EXPECT_LT((after.logits - before.logits).abs().max().item<double>(), 1e-4 * scale + 1e-5);
+    ASSERT_EQ(after.taps.size(), before.taps.size());
+    for (size_t i = 0; i < after.taps.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(after.taps[i], before.taps[i], 1e-4, 1e-4)) << "tap " << i;
+    }
+    for (const auto& p : model->parameters()) EXPECT_FALSE(p.requires_grad());
+  }
+}

@@ -16,9 +16,14 @@ namespace kdaug::distill {
 // returned as fp32. channels_last: NHWC weights and inputs (what oneDNN's fast kernels want).
 // How far a reduced-precision teacher is from the fp32 one is measured by kdaug run
 // (summary.json: teacher_precision_agreement).
+// fold_bn: each BatchNorm that follows a convolution is folded into it once, at construction
+// (ClassifierImpl::fold_batch_norm), so a teacher forward skips every BatchNorm pass; its
+// outputs equal the unfolded teacher's up to float rounding (tests/distill/test_teacher.cpp).
+// Folding changes the model object the teacher was given: it must not be trained afterwards.
 struct TeacherOptions {
   std::string precision = "fp32";  // fp32 | bf16
   bool channels_last = false;
+  bool fold_bn = true;
 };
 
 // WHAT THIS REPRESENTS: a classifier used only to produce targets. It is put in eval mode
@@ -47,12 +52,15 @@ class Teacher {
   const models::Classifier& model() const { return model_; }
   const models::ModelSpec& spec() const { return model_->spec(); }
   const TeacherOptions& options() const { return options_; }
+  // Conv-BatchNorm pairs folded at construction (0 when fold_bn is off or none fold).
+  int64_t folded_batch_norms() const { return folded_; }
 
  private:
   void freeze() const;
   at::Tensor prepare(const at::Tensor& x) const;
   models::Classifier model_;
   TeacherOptions options_;
+  int64_t folded_ = 0;
 };
 
 }  // namespace kdaug::distill

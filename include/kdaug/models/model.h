@@ -48,6 +48,14 @@ class ClassifierImpl : public torch::nn::Module {
   virtual Features forward_features(const at::Tensor& x) = 0;
   // Channels of each tap, in order (same length as Features::taps).
   virtual std::vector<int64_t> tap_channels() const = 0;
+  // For inference only (a frozen teacher): folds each BatchNorm that directly follows a
+  // convolution into that convolution's weight and a bias, so forward() skips the BatchNorm
+  // pass; outputs equal the eval-mode model's up to float rounding. Puts the model in eval mode
+  // and freezes its parameters; it must not be trained afterwards. Idempotent: a second call
+  // folds nothing more. Returns the number of folded pairs (0 where an architecture has none
+  // that fold exactly, e.g. pre-activation WRN, whose BatchNorm comes before the conv's zero
+  // padding).
+  virtual int64_t fold_batch_norm() { return 0; }
   const ModelSpec& spec() const { return spec_; }
 
  protected:

@@ -27,6 +27,7 @@ struct Recipe {
   std::string teacher_recipe;       //   trained from `recipe` first when the checkpoint does not exist
   std::string teacher_precision = "fp32";  // teacher.precision: fp32 | bf16 (the frozen teacher's forward)
   bool teacher_channels_last = false;      // teacher.channels_last
+  bool teacher_fold_bn = true;             // teacher.fold_bn: BatchNorm folded into the convolutions
   bool teacher_cache = false;              // teacher.cache: {...} present: soft labels from a SoftLabelCache
   distill::CacheOptions cache;             //   its options (views, storage, topk, path, on_mismatch, seed)
   YAML::Node augment;               // augment: [...] (x' = augment(x))

@@ -43,26 +43,13 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      KDAUG_CHECK(i + 1 < argc, a, ": missing value");
-      return argv[++i];
-    };
-    if (a == "--threads") {
-      o.threads = std::stoi(value());
-    } else if (a == "--device") {
-      o.device = value();
-    } else if (a == "--batch") {
-      o.batch = std::stoll(value());
-    } else if (a == "--min-time") {
-      o.min_time = std::stod(value());
-    } else if (a == "--json") {
-      o.json = value();
-    } else {
-      KDAUG_FAIL("unknown option '", a, "' (known: --threads, --device, --batch, --min-time, --json)");
-    }
-  }
+  kdaug::bench::Options()
+      .add("--threads", &o.threads)
+      .add("--device", &o.device)
+      .add("--batch", &o.batch)
+      .add("--min-time", &o.min_time)
+      .add("--json", &o.json)
+      .parse(argc, argv);
   KDAUG_CHECK(o.batch > 0, "--batch must be > 0, got ", o.batch);
   return o;
 }

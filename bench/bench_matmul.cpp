@@ -31,22 +31,7 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      KDAUG_CHECK(i + 1 < argc, "option ", a, " needs a value");
-      return argv[++i];
-    };
-    if (a == "--threads") {
-      o.threads = std::stoi(value());
-    } else if (a == "--min-time") {
-      o.min_time = std::stod(value());
-    } else if (a == "--json") {
-      o.json = value();
-    } else {
-      KDAUG_FAIL("unknown option '", a, "' (known: --threads, --min-time, --json)");
-    }
-  }
+  kdaug::bench::Options().add("--threads", &o.threads).add("--min-time", &o.min_time).add("--json", &o.json).parse(argc, argv);
   KDAUG_CHECK(o.min_time > 0, "--min-time must be positive, got ", o.min_time);
   return o;
 }

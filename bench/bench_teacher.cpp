@@ -43,33 +43,16 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      KDAUG_CHECK(i + 1 < argc, "option ", a, " needs a value");
-      return argv[++i];
-    };
-    if (a == "--checkpoint") {
-      o.checkpoint = value();
-    } else if (a == "--threads") {
-      o.threads = std::stoi(value());
-    } else if (a == "--device") {
-      o.device = value();
-    } else if (a == "--batch") {
-      o.batch = std::stoll(value());
-    } else if (a == "--min-time") {
-      o.min_time = std::stod(value());
-    } else if (a == "--rounds") {
-      o.rounds = std::stoi(value());
-    } else if (a == "--test-limit") {
-      o.test_limit = std::stoll(value());
-    } else if (a == "--json") {
-      o.json = value();
-    } else {
-      KDAUG_FAIL("unknown option '", a,
-                 "' (known: --checkpoint, --threads, --device, --batch, --min-time, --rounds, --test-limit, --json)");
-    }
-  }
+  kdaug::bench::Options()
+      .add("--checkpoint", &o.checkpoint)
+      .add("--threads", &o.threads)
+      .add("--device", &o.device)
+      .add("--batch", &o.batch)
+      .add("--min-time", &o.min_time)
+      .add("--rounds", &o.rounds)
+      .add("--test-limit", &o.test_limit)
+      .add("--json", &o.json)
+      .parse(argc, argv);
   KDAUG_CHECK(o.batch > 0, "--batch must be > 0, got ", o.batch);
   KDAUG_CHECK(o.min_time > 0, "--min-time must be positive, got ", o.min_time);
   KDAUG_CHECK(o.rounds > 0, "--rounds must be > 0, got ", o.rounds);

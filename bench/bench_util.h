@@ -3,9 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
+
+#include "kdaug/core/error.h"
 
 namespace kdaug::bench {
 
@@ -34,6 +39,53 @@ inline Timing time_median(const std::function<void()>& f, double min_time, int w
   std::sort(t.begin(), t.end());
   return {t[t.size() / 2], static_cast<int>(t.size())};
 }
+
+// `--name value` options bound to variables (which keep their defaults when the option is
+// absent). An unknown option, a missing value or one that does not parse as the variable's type
+// is a kdaug::Error naming the option and the value.
+class Options {
+ public:
+  template <typename T>
+  Options& add(const std::string& name, T* target) {
+    bindings_.emplace_back(name, target);
+    return *this;
+  }
+  void parse(int argc, char** argv) const {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto it = std::find_if(bindings_.begin(), bindings_.end(), [&](const auto& b) { return b.first == a; });
+      if (it == bindings_.end()) KDAUG_FAIL("unknown option '", a, "' (known: ", known(), ")");
+      KDAUG_CHECK(i + 1 < argc, "option ", a, " needs a value");
+      const std::string v = argv[++i];
+      std::visit([&](auto* target) { set(a, v, target); }, it->second);
+    }
+  }
+
+ private:
+  using Target = std::variant<int*, int64_t*, double*, std::string*>;
+  static void set(const std::string& name, const std::string& v, std::string* t) { *t = v; }
+  template <typename T>
+  static void set(const std::string& name, const std::string& v, T* t) {
+    size_t used = 0;
+    try {
+      if constexpr (std::is_same_v<T, double>) {
+        *t = std::stod(v, &used);
+      } else {
+        *t = static_cast<T>(std::stoll(v, &used));
+      }
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    KDAUG_CHECK(used == v.size() && !v.empty(), "option ", name, ": expected a ",
+                std::is_same_v<T, double> ? "number" : "whole number", ", got '", v, "'");
+  }
+  std::string known() const {
+    std::string k;
+    for (const auto& b : bindings_) k += (k.empty() ? "" : ", ") + b.first;
+    return k;
+  }
+  std::vector<std::pair<std::string, Target>> bindings_;
+};
 
 inline std::string command_line(int argc, char** argv) {
   std::string cmd;

@@ -33,7 +33,7 @@ ARMS = {
     "kd (teacher online)": ("recipes/fmnist/kd.yaml", ["teacher.cache=null"], "kd", 1, 1),
     "synergy (teacher online)": ("recipes/fmnist/synergy.yaml", ["teacher.cache=null"], "synergy", 3, 1),
     "synergy (cached)": ("recipes/fmnist/synergy.yaml", [], "synergy", 3, 0),
-    "student only, synergy views": ("bench/recipes/student_only.yaml", [], None, 3, 0),
+    "student only (synergy views)": ("bench/recipes/student_only.yaml", [], None, 3, 0),
 }
 SHIPPED_TEACHER = os.path.join(ROOT, "models", "fmnist-resnet56.pt")
 
@@ -137,8 +137,8 @@ def main():
 
     rows = []
     student_only = None
-    if "student only, synergy views" in arms:
-        student_only = statistics.median(samples["student only, synergy views"]["kdaug"])
+    if "student only (synergy views)" in arms:
+        student_only = statistics.median(samples["student only (synergy views)"]["kdaug"])
     for a in arms:
         _, _, py_arm, s_views, t_views = ARMS[a]
         k = statistics.median(samples[a]["kdaug"])
@@ -152,7 +152,7 @@ def main():
         if p:
             row.update({"pytorch_images_per_s": p, "pytorch_epoch_s": EPOCH_IMAGES / p,
                         "pytorch_samples": samples[a]["pytorch"], "ratio_pytorch_over_kdaug_time": k / p})
-        if student_only and s_views == 3 and a != "student only, synergy views":
+        if student_only and s_views == 3 and a != "student only (synergy views)":
             row["step_over_student_only"] = student_only / k
         rows.append(row)
 

@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -121,9 +120,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < teachers.size(); ++i) {
       const auto& c = cfgs[i];
       const auto& teacher = teachers[i];
-      auto sorted = rates[i];
-      std::sort(sorted.begin(), sorted.end());
-      const double rate = sorted[sorted.size() / 2];
+      const double rate = kdaug::bench::median(rates[i]);
       const auto logits = all_logits(teacher, x, device);
       if (!reference.defined()) {
         reference = logits;

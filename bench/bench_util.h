@@ -19,6 +19,12 @@ struct Timing {
   int calls = 0;       // timed calls
 };
 
+// The median of `v` (the upper middle element for an even count); v must not be empty.
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 // Calls f `warmup` times untimed (allocations, kernel selection), then times calls until they
 // last at least min_time seconds in all and number at least 5; `sync` (e.g. a CUDA
 // synchronisation) runs inside each timed interval.
@@ -36,8 +42,7 @@ inline Timing time_median(const std::function<void()>& f, double min_time, int w
     t.push_back(s);
     total += s;
   }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], static_cast<int>(t.size())};
+  return {median(t), static_cast<int>(t.size())};
 }
 
 // `--name value` options bound to variables (which keep their defaults when the option is

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::distill {
@@ -66,9 +67,11 @@ void validate(const DistanceOptions& opts, const std::string& field) {
               ".dkd_beta: must be >= 0 and finite, got ", opts.dkd_beta());
 }
 
-at::Tensor distance(const at::Tensor& student_logits, const at::Tensor& target,
+at::Tensor distance(const at::Tensor& student_logits_in, const at::Tensor& target,
                     const DistanceOptions& opts) {
   validate(opts);
+  // Computed in fp32 even when the student's forward ran in bf16 (mixed precision).
+  const at::Tensor student_logits = compat::at_least_fp32(student_logits_in);
   TORCH_CHECK(student_logits.dim() == 2 && student_logits.is_floating_point(),
               "distance: student logits must be floating [B, K], got ", student_logits.sizes(), " ",
               student_logits.scalar_type());

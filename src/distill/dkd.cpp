@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::distill {
@@ -52,8 +53,10 @@ DKDParts dkd_parts(const at::Tensor& student_logits, const at::Tensor& teacher_l
   // one_hot checks the label range itself (a host sync we would otherwise add here).
   const at::Tensor mask =
       at::one_hot(labels, classes).to(at::kBool);  // [B, K], true at the label
-  const at::Tensor teacher = teacher_logits.detach().to(student_logits.scalar_type());
-  const Split s = split(student_logits, mask, temperature);
+  // In fp32 even when the student's forward ran in bf16 (compat::at_least_fp32).
+  const at::Tensor student = compat::at_least_fp32(student_logits);
+  const at::Tensor teacher = teacher_logits.detach().to(student.scalar_type());
+  const Split s = split(student, mask, temperature);
   const Split t = split(teacher, mask, temperature);
   const double t2 = temperature * temperature;
   return {kl_rows(t.log_binary, s.log_binary) * t2, kl_rows(t.log_nontarget, s.log_nontarget) * t2};

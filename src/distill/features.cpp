@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::distill {
@@ -38,6 +39,7 @@ at::Tensor HintImpl::forward(const at::Tensor& student, const at::Tensor& teache
                               .mode(torch::kBilinear)
                               .align_corners(false));
   }
+  s = compat::at_least_fp32(s);
   return (s - teacher.detach().to(s.scalar_type())).pow(2).mean();
 }
 
@@ -69,7 +71,7 @@ at::Tensor at_loss(const std::vector<at::Tensor>& student_taps,
               student_taps.size(), " and ", teacher_taps.size());
   at::Tensor total;
   for (size_t i = 0; i < student_taps.size(); ++i) {
-    const at::Tensor& s = student_taps[i];
+    const at::Tensor s = compat::at_least_fp32(student_taps[i]);
     const at::Tensor t = teacher_taps[i].detach();
     TORCH_CHECK(s.dim() == 4 && t.dim() == 4 && s.size(0) == t.size(0),
                 "attention transfer: tap ", i, " must be [B, C, H, W] with equal B, got ",

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 
 namespace kdaug::models::detail {
@@ -123,5 +124,11 @@ int64_t ZooModel::fold_batch_norm() {
 }
 
 at::Tensor global_avg_pool(const at::Tensor& x) { return x.mean({2, 3}); }
+
+at::Tensor classify(Linear& fc, const at::Tensor& features) {
+  if (!compat::autocast_enabled(features.is_cuda())) return fc(global_avg_pool(features));
+  const compat::AutocastGuard fp32(false, features.device());
+  return fc(global_avg_pool(compat::at_least_fp32(features)));
+}
 
 }  // namespace kdaug::models::detail

@@ -109,6 +109,12 @@ class ZooModel : public ClassifierImpl {
 // Global average pool [B, C, H, W] -> [B, C].
 at::Tensor global_avg_pool(const at::Tensor& x);
 
+// The classifier head: global average pool, then `fc`, in fp32 even inside a bf16 autocast
+// region. The logits feed every loss and soft label; rounding them to bf16 (about 0.06 apart
+// near 10) blurs the small differences distillation learns from, and a [C, K] product in fp32
+// costs nothing beside the convolutions.
+at::Tensor classify(Linear& fc, const at::Tensor& features);
+
 // The parsed form of a registry name plus the builders (one per family, in their own .cpp).
 std::shared_ptr<ZooModel> build_resnet(const ModelSpec& spec, int64_t depth);
 std::shared_ptr<ZooModel> build_vgg(const ModelSpec& spec, int64_t depth);

@@ -99,7 +99,7 @@ class MobileNetV2Impl : public ZooModel {
     }
     h = head_->forward(h);
     f.taps.push_back(h);
-    f.logits = fc_(global_avg_pool(h));
+    f.logits = classify(fc_, h);
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return tap_channels_; }

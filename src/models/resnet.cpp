@@ -67,7 +67,7 @@ class ResNetImpl : public ZooModel {
       h = stage->forward(h);
       f.taps.push_back(h);
     }
-    f.logits = fc_(global_avg_pool(h));
+    f.logits = classify(fc_, h);
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return {16, 32, 64}; }

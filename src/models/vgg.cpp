@@ -57,7 +57,7 @@ class VggImpl : public ZooModel {
       f.taps.push_back(h);
       if (pool_[b]) h = torch::max_pool2d(h, {2, 2}, {2, 2});
     }
-    f.logits = fc_(global_avg_pool(h));
+    f.logits = classify(fc_, h);
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return tap_channels_; }

@@ -60,7 +60,7 @@ class WideResNetImpl : public ZooModel {
       if (g + 1 == groups_.size()) h = torch::relu(bn_(h));
       f.taps.push_back(h);
     }
-    f.logits = fc_(global_avg_pool(h));
+    f.logits = classify(fc_, h);
     return f;
   }
   std::vector<int64_t> tap_channels() const override { return tap_channels_; }

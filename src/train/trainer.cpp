@@ -39,7 +39,7 @@ StepFn cross_entropy_step(double label_smoothing) {
   return [label_smoothing](models::ClassifierImpl& model, const data::Batch& b) {
     StepOutput out;
     out.logits = model.forward(b.images);
-    out.loss = F::cross_entropy(out.logits, b.labels, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+    out.loss = F::cross_entropy(compat::at_least_fp32(out.logits), b.labels, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
     out.terms["ce"] = out.loss.item<double>();
     return out;
   };

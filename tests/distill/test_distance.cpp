@@ -135,6 +135,27 @@ TEST(Distance, FloatInputsGiveFloatLoss) {
   EXPECT_EQ(got.dim(), 0);
 }
 
+TEST(Distance, Bf16LogitsAreScoredInFp32) {
+  // A bf16 student forward (mixed precision): the loss is computed in fp32 against the fp32
+  // teacher, not in bf16 against a teacher rounded to bf16.
+  at::Generator gen = make_generator(4);
+  const at::Tensor student = (at::randn({64, 10}, gen) * 4).to(torch::kBFloat16).requires_grad_(true);
+  const at::Tensor teacher = at::randn({64, 10}, gen) * 4;
+  for (Distance d : {Distance::KL, Distance::CE, Distance::L2}) {
+    SCOPED_TRACE(to_string(d));
+    const auto o = DistanceOptions().kind(d).temperature(4);
+    const at::Tensor got = distance(student, teacher, o);
+    EXPECT_EQ(got.scalar_type(), torch::kFloat);
+    const double want = value(distance(student.detach().to(torch::kFloat), teacher, o));
+    EXPECT_NEAR(value(got), want, 1e-6 * std::abs(want));
+    got.backward();
+    EXPECT_EQ(student.grad().scalar_type(), torch::kBFloat16);
+    student.grad().zero_();
+  }
+  const at::Tensor labels = at::randint(10, {64}, gen);
+  EXPECT_EQ(distance(student, labels, DistanceOptions()).scalar_type(), torch::kFloat);
+}
+
 TEST(Distance, NoGradientFlowsIntoTheTarget) {
   at::Tensor s = mat(kStudent).requires_grad_(true);
   at::Tensor t = mat(kTeacher).requires_grad_(true);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "kdaug/core/compat.h"
 #include "kdaug/core/error.h"
 #include "kdaug/core/rng.h"
 #include "kdaug/models/registry.h"
@@ -366,5 +367,34 @@ TEST(Zoo, BatchNormFoldingKeepsOutputsAndSkipsTheBatchNorms) {
       EXPECT_TRUE(torch::allclose(after.taps[i], before.taps[i], 1e-4, 1e-4)) << "tap " << i;
     }
     for (const auto& p : model->parameters()) EXPECT_FALSE(p.requires_grad());
+  }
+}
+
+TEST(Zoo, LogitsStayFp32UnderBf16Autocast) {
+  // Mixed precision: the convolutions run in bf16, the classifier head in fp32 (logits are not
+  // rounded to bf16's 8-bit mantissa before the losses and soft labels use them).
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"resnet8", "vgg11_bn", "mobilenetv2", "wrn_16_2"}) {
+    SCOPED_TRACE(name);
+    auto model = km::make_model(spec_of(name, 3, 16, 16), 5);
+    model->eval();
+    const at::Tensor x = images(8, 3, 16, 16, 2);
+    const at::Tensor fp32 = model->forward(x);
+    km::Features mixed;
+    {
+      kdaug::compat::AutocastGuard amp(true, c10::Device(c10::kCPU));
+      mixed = model->forward_features(x);
+    }
+    EXPECT_EQ(mixed.logits.scalar_type(), torch::kFloat);
+    EXPECT_EQ(mixed.taps.back().scalar_type(), torch::kBFloat16);  // the convolutions did run in bf16
+    // Close to the fp32 forward, but not bitwise (bf16 convolutions).
+    const double scale = fp32.abs().max().item<double>();
+    const double diff = (mixed.logits - fp32).abs().max().item<double>();
+    EXPECT_LT(diff, 0.1 * scale);
+    EXPECT_GT(diff, 0.0);
+    // Autocast is still on after the head turned it off for itself.
+    kdaug::compat::AutocastGuard amp(true, c10::Device(c10::kCPU));
+    model->forward(x);
+    EXPECT_TRUE(kdaug::compat::autocast_enabled(false));
   }
 }

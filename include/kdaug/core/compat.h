@@ -60,4 +60,13 @@ class AutocastGuard {
   c10::ScalarType prev_dtype_;
 };
 
+// `t` in at least fp32: an autocast forward's bf16/fp16 output (logits, features) is widened,
+// anything else is returned as it is. Losses take their inputs through it: softmax, log-softmax
+// and the sums of a loss run in the input's type (CPU autocast does not widen them), and bf16
+// keeps 8 bits of mantissa, too few for the small differences between soft targets that
+// distillation learns from. Gradients flow through the cast back into the bf16 graph.
+inline at::Tensor at_least_fp32(const at::Tensor& t) {
+  return t.defined() && (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf) ? t.to(at::kFloat) : t;
+}
+
 }  // namespace kdaug::compat

@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
 #include <sched.h>
 #include <thread>
 
@@ -21,6 +22,22 @@ int available_cores() {
   }
   const unsigned hc = std::thread::hardware_concurrency();
   return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+bool make_this_thread_serial() {
+  // ATen initialises each thread's OpenMP team size lazily, from the process-wide setting, on the
+  // thread's first parallel query; do that first, or it would undo the setting below.
+  at::get_num_threads();
+  // omp_set_num_threads sets the calling thread's team size only (at::set_num_threads would also
+  // change the process-wide value that threads initialising later copy). It is looked up at run
+  // time: the OpenMP runtime is the one LibTorch was built with (pip wheels bundle their own), and
+  // a build without OpenMP has none.
+  using SetNumThreads = void (*)(int);
+  static const auto set_num_threads =
+      reinterpret_cast<SetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set_num_threads == nullptr) return false;
+  set_num_threads(1);
+  return at::get_num_threads() == 1;
 }
 
 int configure_threads(int n) {

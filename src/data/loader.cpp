@@ -10,6 +10,7 @@
 
 #include "kdaug/core/error.h"
 #include "kdaug/core/rng.h"
+#include "kdaug/core/runtime.h"
 
 namespace kdaug::data {
 
@@ -107,6 +108,8 @@ void Loader::start_epoch(int64_t epoch) {
   const int64_t batches = batches_per_epoch();
   const at::Tensor order = order_;
   worker_ = std::thread([this, order, epoch, batches] {
+    // Gathering and augmentation stay on this thread: the cores belong to the training step.
+    make_this_thread_serial();
     try {
       for (int64_t s = 0; s < batches; ++s) {
         {

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <thread>
 
 #include <filesystem>
 #include <unistd.h>
@@ -54,6 +57,26 @@ TEST(Core, ThreadsDefaultToAllCores) {
   EXPECT_EQ(kdaug::configure_threads(0), kdaug::available_cores());
   EXPECT_EQ(kdaug::configure_threads(1), 1);
   kdaug::configure_threads(2);
+}
+
+TEST(Core, SerialThreadLeavesTheOtherThreadsParallel) {
+  // The loader's prefetch thread: its operations run on itself alone, while the training thread
+  // and threads started later keep the configured team size. (at::get_num_threads() is the
+  // calling thread's OpenMP team size, what LibTorch's kernels use.)
+  kdaug::configure_threads(2);
+  const bool openmp = at::get_parallel_info().find("backend: OpenMP") != std::string::npos;
+  bool serial = false;
+  int inside = 0;
+  std::thread([&] {
+    serial = kdaug::make_this_thread_serial();
+    inside = at::get_num_threads();
+  }).join();
+  EXPECT_EQ(serial, openmp);
+  if (openmp) EXPECT_EQ(inside, 1);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  int later = 0;
+  std::thread([&] { later = at::get_num_threads(); }).join();
+  EXPECT_EQ(later, 2);
 }
 
 TEST(Core, DeviceSelection) {

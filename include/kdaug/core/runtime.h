@@ -11,6 +11,14 @@ namespace kdaug {
 // Sets LibTorch's intra-op thread count. n <= 0 means all logical cores. Returns the count set.
 int configure_threads(int n);
 
+// Makes LibTorch's operations on the calling thread run on that thread alone (no OpenMP team of
+// their own) and returns true, or returns false where the parallel backend is not OpenMP. For
+// background threads (the loader's prefetch): each thread that runs a parallel operation gets
+// its own OpenMP team of the configured size, so a prefetch thread's team would compete with the
+// training step's team for the same cores (20% slower steps on 2 cores). The other threads'
+// setting is not changed.
+bool make_this_thread_serial();
+
 // Number of logical cores this process may use.
 int available_cores();
 

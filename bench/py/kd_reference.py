@@ -3,6 +3,8 @@
 comparison in bench/ (BENCHMARK.md, "Speed"): the same models (CIFAR ResNets: resnet56 teacher,
 resnet8 student), the same hyper-parameters (SGD, Nesterov 0.9, wd 5e-4, lr 0.1, batch 128),
 torchvision transforms applied per sample in DataLoader workers, the teacher online in fp32.
+With --precision bf16, what a PyTorch user would write for the same speed-up kdaug's bf16 recipes
+get: both networks in channels-last, forward passes under torch.autocast(cpu, bfloat16).
 
 Arms (BENCHMARK.md's ablation):
   ce       student on x with labels
@@ -110,6 +112,7 @@ def main():
     ap.add_argument("--workers", type=int, default=-1, help="-1: try 0, 1, 2 and keep the fastest")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -121,10 +124,26 @@ def main():
     if teacher is not None:
         for p in teacher.parameters():
             p.requires_grad_(False)
+    bf16 = args.precision == "bf16"
+    if bf16:
+        student = student.to(memory_format=torch.channels_last)
+        if teacher is not None:
+            teacher = teacher.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(student.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     a, temp = 0.5, 4.0
 
     def step(x, xa, y):
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+            xa = xa.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = forward(x, xa, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def forward(x, xa, y):
         if args.arm == "ce":
             loss = F.cross_entropy(student(x), y)
         elif args.arm == "ce_da":
@@ -141,10 +160,7 @@ def main():
             s = student(torch.cat([x, xa, xp]))
             so, sa, sp = s.split(x.size(0))
             loss = a * F.cross_entropy(so, y) + (1 - a) * (kl_t(sa, t, temp) + kl_t(sp, t, temp))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.item()
+        return loss
 
     def run(workers, steps, warmup):
         loader = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True, drop_last=True,
@@ -169,7 +185,7 @@ def main():
     print(json.dumps({"arm": args.arm, "impl": "pytorch", "steps": args.steps, "batch": args.batch,
                       "seconds": seconds, "images_per_s": images / seconds, "workers": workers,
                       "worker_trials_s": {str(k): v for k, v in tried.items()}, "threads": args.threads,
-                      "torch": torch.__version__}))
+                      "precision": args.precision, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -67,12 +67,7 @@ PreparedCache prepare_cache(const train::Recipe& r, const data::Splits& splits, 
   distill::CacheKey key;
   key.teacher_checkpoint = r.teacher_checkpoint;
   key.teacher_hash = distill::hash_file_hex(r.teacher_checkpoint);
-  // Everything that changes the teacher's rounding. "logits=fp32": the classifier head runs in
-  // fp32 under bf16 autocast (caches from before that change had bf16-rounded logits).
-  key.teacher_options = "precision=" + teacher.options().precision +
-                        " channels_last=" + std::to_string(teacher.options().channels_last ? 1 : 0) +
-                        " fold_bn=" + std::to_string(teacher.folded_batch_norms() > 0 ? 1 : 0) +
-                        (teacher.options().precision == "fp32" ? "" : " logits=fp32");
+  key.teacher_options = teacher.numerics();
   key.augment = views.empty() ? "identity" : views.describe();
   key.augment_hash = distill::hash_bytes_hex(key.augment.data(), key.augment.size());
   key.dataset = distill::dataset_identity(r.data.dataset + (whole_file ? "/train-file" : "/train-split"), ds.images,

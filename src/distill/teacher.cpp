@@ -18,6 +18,11 @@ Teacher::Teacher(models::Classifier model, TeacherOptions options)
   if (options_.channels_last) models::to_channels_last(*model_);
 }
 
+std::string Teacher::numerics() const {
+  return "precision=" + options_.precision + " channels_last=" + (options_.channels_last ? "1" : "0") +
+         " fold_bn=" + (folded_ > 0 ? "1" : "0") + (options_.precision == "fp32" ? "" : " logits=fp32");
+}
+
 at::Tensor Teacher::prepare(const at::Tensor& x) const {
   return options_.channels_last && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }

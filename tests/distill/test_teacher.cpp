@@ -53,6 +53,21 @@ TEST(Teacher, Bf16ChannelsLastAgreesWithFp32) {
   for (const auto& tap : f.taps) EXPECT_EQ(tap.scalar_type(), at::kFloat);
 }
 
+TEST(Teacher, NumericsNameEveryOptionThatChangesTheOutputs) {
+  // The soft-label cache's key: teachers that round differently must not share a cache.
+  TeacherOptions bf16;
+  bf16.precision = "bf16";
+  TeacherOptions bf16_nhwc = bf16;
+  bf16_nhwc.channels_last = true;
+  TeacherOptions unfolded;
+  unfolded.fold_bn = false;
+  const std::string plain = Teacher(resnet8(5)).numerics();
+  EXPECT_EQ(plain, "precision=fp32 channels_last=0 fold_bn=1");
+  EXPECT_EQ(Teacher(resnet8(5), bf16).numerics(), "precision=bf16 channels_last=0 fold_bn=1 logits=fp32");
+  EXPECT_EQ(Teacher(resnet8(5), bf16_nhwc).numerics(), "precision=bf16 channels_last=1 fold_bn=1 logits=fp32");
+  EXPECT_EQ(Teacher(resnet8(5), unfolded).numerics(), "precision=fp32 channels_last=0 fold_bn=0");
+}
+
 TEST(Teacher, FoldsBatchNormByDefaultAndAgreesWithTheUnfoldedTeacher) {
   const auto x = images(64);
   TeacherOptions plain;

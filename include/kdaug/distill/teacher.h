@@ -12,8 +12,8 @@
 namespace kdaug::distill {
 
 // How the frozen teacher computes. bf16: its convolutions and matrix products run in bfloat16
-// under autocast (on this project's CPU, AVX-512-BF16/AMX, ~2x faster than fp32), its logits are
-// returned as fp32. channels_last: NHWC weights and inputs (what oneDNN's fast kernels want).
+// under autocast (a resnet56 forward: 5.0x the fp32 teacher on a Xeon with AMX, 2.9x on an EPYC with
+// AVX-512-BF16 only; docs/benchmarks.md), its logits are returned as fp32. channels_last: NHWC weights and inputs (what oneDNN's fast kernels want).
 // How far a reduced-precision teacher is from the fp32 one is measured by kdaug run
 // (summary.json: teacher_precision_agreement).
 // fold_bn: each BatchNorm that follows a convolution is folded into it once, at construction
@@ -54,6 +54,10 @@ class Teacher {
   const TeacherOptions& options() const { return options_; }
   // Conv-BatchNorm pairs folded at construction (0 when fold_bn is off or none fold).
   int64_t folded_batch_norms() const { return folded_; }
+  // Everything besides the weights that changes this teacher's outputs' rounding, e.g.
+  // "precision=bf16 channels_last=1 fold_bn=1 logits=fp32" (a bf16 teacher's classifier head runs
+  // in fp32). Part of the soft-label cache's key: a cache labelled otherwise is not reused.
+  std::string numerics() const;
 
  private:
   void freeze() const;
